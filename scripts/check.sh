@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's one test command: installs what a fresh Debian machine lacks, then runs
+# the type check, the linter, the generated-code check and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian's etcd-server package starts a system etcd on 2379; the tests use their own ports,
+# but a system service on the default port would confuse a developer's `npm start`.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+fi
+
+npm ci --no-audit --no-fund
+npm run typecheck
+npm run lint
+if npm run | grep -q 'proto:check'; then npm run proto:check; fi
+npm test
