@@ -29,6 +29,7 @@ const TS_PROTO_OPTIONS = [
   'protoJsonFormat=false', // toJSON/fromJSON use the proto field names, not lowerCamelCase
   'outputServices=generic-definitions', // service descriptors that src/proto/services.ts builds on
   'annotateFilesWithVersion=false', // reproducible: no tool versions in the output
+  'exportCommonSymbols=false', // no per-file DeepPartial/protobufPackage exports, so src/proto/index.ts can export * from every file
 ];
 
 function protoFiles(dir) {
