@@ -2,7 +2,7 @@
 // is classified as clean, as a torn tail to truncate, or as corruption that stops the member.
 
 import { WalCorruptError, WalCrcMismatchError } from './errors.ts';
-import { ALIGN_BYTES, HEADER_BYTES, isZero, ReadOutcome, RecordView, readRecord } from './record.ts';
+import { ALIGN_BYTES, HEADER_BYTES, isZero, ReadOutcome, RecordType, RecordView, readRecord } from './record.ts';
 
 export interface ScanResult {
   /** Offset just after the last valid record. */
@@ -110,7 +110,8 @@ export function findValidRecord(bytes: Buffer, from: number): number {
     }
     // Cheap rejections first: most positions are not a header.
     const type = bytes[at + 8]!;
-    if (type === 0 || type > 4 || bytes[at + 10] !== 0 || bytes[at + 11] !== 0) continue;
+    if (type < RecordType.Metadata || type > RecordType.Snapshot || bytes[at + 10] !== 0 || bytes[at + 11] !== 0)
+      continue;
     if (readRecord(bytes, at, limit, view) === ReadOutcome.Ok) return at;
   }
   return -1;
