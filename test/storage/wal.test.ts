@@ -108,6 +108,23 @@ describe('wal round trips', () => {
     });
   });
 
+  test('an overwrite that a later snapshot covers still drops the entries it replaced', async () => {
+    await withDir('wal-overwrite-snap', async (dir) => {
+      const wal = await Wal.create(dir, META);
+      await wal.save(null, makeEntries(1, 10, 1));
+      await wal.save({ term: 2, vote: 2n, commit: 8 }, makeEntries(7, 2, 2)); // 9 and 10 are gone
+      await wal.saveSnapshot({ index: 8, term: 2 });
+      await wal.close();
+      const { wal: reopened, entries } = await Wal.open(dir, { index: 8, term: 2 });
+      assert.deepEqual(entries, [], 'entries 9 and 10 of term 1 do not come back');
+      await reopened.save(null, makeEntries(9, 1, 3));
+      await reopened.close();
+      const again = await Wal.open(dir, { index: 8, term: 2 });
+      assertEntries(again.entries, makeEntries(9, 1, 3));
+      await again.wal.close();
+    });
+  });
+
   test('opening at a snapshot marker returns only the entries after it', async () => {
     await withDir('wal-marker', async (dir) => {
       const wal = await Wal.create(dir, META);
