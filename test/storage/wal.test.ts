@@ -522,6 +522,29 @@ describe('wal refuses bad input and changes nothing', () => {
     });
   });
 
+  test('a failed write stops the log: the saves queued and every later call are refused', async () => {
+    await withDir('wal-failed', async (dir) => {
+      const wal = await Wal.create(dir, META);
+      await wal.save(null, makeEntries(1, 2, 1));
+      // Pull the file out from under the log, as a failing disk would: the next write fails.
+      await (wal as unknown as { handle: { close(): Promise<void> } }).handle.close();
+      const saves = [3, 4, 5].map((i) => wal.save(null, [makeEntry(i, 1)]));
+      for (const save of saves) {
+        await assert.rejects(save, (err: Error & { code?: string; cause?: { code?: string } }) => {
+          assert.equal(err.code, WalErrorCode.Failed);
+          assert.equal(err.cause?.code, 'EBADF');
+          return true;
+        });
+      }
+      await assert.rejects(wal.save(null, [makeEntry(3, 1)]), rejectsWith(WalErrorCode.Failed));
+      await assert.rejects(wal.saveSnapshot({ index: 1, term: 1 }), rejectsWith(WalErrorCode.Failed));
+      await wal.close();
+      const { wal: reopened, entries } = await Wal.open(dir, { index: 0, term: 0 });
+      assertEntries(entries, makeEntries(1, 2, 1));
+      await reopened.close();
+    });
+  });
+
   test('close waits for queued saves; later calls are refused', async () => {
     await withDir('wal-close', async (dir) => {
       const wal = await Wal.create(dir, META);
