@@ -1,0 +1,263 @@
+/**
+ * The raft loop of a member: drives the pure raft state machine with ticks, persists each
+ * Ready to the WAL (one write and one fsync per Ready, which is the group commit: every
+ * proposal made while the previous fsync ran lands in the next batch), sends messages,
+ * hands committed entries to the applier, and advances.
+ *
+ * Handling order of a Ready (src/raft/README.md): early messages, persist snapshot + entries
+ * + hard state, send the rest of the messages, apply, advance.
+ */
+import { randomInt } from 'node:crypto';
+import {
+  type ConfState,
+  decodeSnapshot,
+  type Entry,
+  encodeSnapshot,
+  type HardState,
+  MemoryStorage,
+  type Message,
+  type Peer,
+  RawNode,
+  type ReadState,
+  type Ready,
+  type Snapshot,
+  type SoftState,
+  StateType,
+} from '../raft/index.ts';
+import { Snapshotter } from '../storage/snap/index.ts';
+import { Wal } from '../storage/wal/index.ts';
+
+export interface RaftLoopOptions {
+  memberId: bigint;
+  walDir: string;
+  snapDir: string;
+  heartbeatMs: number;
+  electionMs: number;
+  /** Metadata stored at the head of a new WAL (member and cluster ids). */
+  walMetadata: Uint8Array;
+  /** The members of a new cluster; ignored when the WAL already exists. */
+  bootstrapPeers: readonly Peer[];
+  /** The applied index the state machine already has durably (entries up to it are skipped). */
+  appliedIndex: number;
+}
+
+export interface RaftLoopHandlers {
+  /** Applies committed entries, synchronously and in order. */
+  apply(entries: readonly Entry[], confState: () => ConfState): void;
+  /** Installs a snapshot received from the leader. */
+  applySnapshot(snapshot: Snapshot): void;
+  readStates(states: readonly ReadState[]): void;
+  send(messages: readonly Message[]): void;
+  softState(state: SoftState): void;
+  /** Called once per Ready after the entries it applied are durable in the WAL. */
+  afterReady(): void;
+}
+
+export interface RestoredRaft {
+  metadata: Uint8Array;
+  snapshot: Snapshot | undefined;
+  hardState: HardState;
+  isNew: boolean;
+}
+
+export class RaftLoop {
+  readonly node: RawNode;
+  readonly storage: MemoryStorage;
+  private readonly wal: Wal;
+  private readonly snapshotter: Snapshotter;
+  private readonly handlers: RaftLoopHandlers;
+  private readonly tickTimer: NodeJS.Timeout;
+  private processing = false;
+  private scheduled = false;
+  private closed = false;
+  private idlePromise: Promise<void> | undefined = undefined;
+  private idleResolve: (() => void) | undefined = undefined;
+  /** The first error of the loop; once set, the member stops (it must not run on a broken WAL). */
+  fatal: Error | undefined = undefined;
+  onFatal: (err: Error) => void = () => {};
+
+  private constructor(
+    node: RawNode,
+    storage: MemoryStorage,
+    wal: Wal,
+    snapshotter: Snapshotter,
+    handlers: RaftLoopHandlers,
+    heartbeatMs: number,
+  ) {
+    this.node = node;
+    this.storage = storage;
+    this.wal = wal;
+    this.snapshotter = snapshotter;
+    this.handlers = handlers;
+    this.tickTimer = setInterval(() => {
+      this.node.tick();
+      this.schedule();
+    }, heartbeatMs);
+  }
+
+  /**
+   * Opens (or creates) the WAL, rebuilds the raft log from the newest snapshot and the WAL, and
+   * starts ticking. A fresh member bootstraps the cluster from `bootstrapPeers`.
+   */
+  static async open(
+    opts: RaftLoopOptions,
+    handlers: RaftLoopHandlers,
+  ): Promise<{ loop: RaftLoop; restored: RestoredRaft }> {
+    const snapshotter = new Snapshotter(opts.snapDir);
+    const storage = new MemoryStorage();
+    let wal: Wal;
+    let restored: RestoredRaft;
+    const electionTick = Math.max(2, Math.round(opts.electionMs / opts.heartbeatMs));
+    const random = () => randomInt(0, 2 ** 31) / 2 ** 31;
+    if (Wal.exists(opts.walDir)) {
+      const snapFile = await snapshotter.loadNewest();
+      const snapshot = snapFile !== null ? decodeSnapshot(snapFile.data) : undefined;
+      const from =
+        snapshot !== undefined
+          ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
+          : { index: 0, term: 0 };
+      const opened = await Wal.open(opts.walDir, from);
+      wal = opened.wal;
+      if (snapshot !== undefined) storage.applySnapshot(snapshot);
+      storage.setHardState(opened.hardState);
+      storage.append(opened.entries as Entry[]);
+      restored = { metadata: opened.metadata, snapshot, hardState: opened.hardState, isNew: false };
+      const applied = Math.max(opts.appliedIndex, snapshot?.metadata.index ?? 0);
+      const node = new RawNode(
+        {
+          id: opts.memberId,
+          electionTick,
+          heartbeatTick: 1,
+          random,
+          applied: Math.min(applied, opened.hardState.commit),
+        },
+        storage,
+      );
+      const loop = new RaftLoop(node, storage, wal, snapshotter, handlers, opts.heartbeatMs);
+      if (node.status().config.voters.length === 1) node.campaign();
+      loop.schedule();
+      return { loop, restored };
+    }
+    wal = await Wal.create(opts.walDir, opts.walMetadata);
+    const node = new RawNode({ id: opts.memberId, electionTick, heartbeatTick: 1, random }, storage);
+    node.bootstrap(opts.bootstrapPeers);
+    restored = {
+      metadata: opts.walMetadata,
+      snapshot: undefined,
+      hardState: { term: 0, vote: 0n, commit: 0 },
+      isNew: true,
+    };
+    const loop = new RaftLoop(node, storage, wal, snapshotter, handlers, opts.heartbeatMs);
+    // A single-member cluster needs no election timeout to pass before it leads.
+    if (opts.bootstrapPeers.length === 1) node.campaign();
+    loop.schedule();
+    return { loop, restored };
+  }
+
+  /** Runs the Ready handler on the next turn of the event loop (once, however often called). */
+  schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.processReady();
+    });
+  }
+
+  isLeader(): boolean {
+    return this.node.raft.state === StateType.Leader;
+  }
+
+  private async processReady(): Promise<void> {
+    if (this.processing || this.closed || this.fatal !== undefined) return;
+    if (!this.node.hasReady()) {
+      this.signalIdle();
+      return;
+    }
+    this.processing = true;
+    let rd: Ready;
+    try {
+      rd = this.node.ready();
+      if (rd.softState !== undefined) this.handlers.softState(rd.softState);
+      if (rd.earlyMessages.length > 0) this.handlers.send(rd.earlyMessages);
+      if (rd.snapshot !== undefined) {
+        await this.snapshotter.save({
+          index: rd.snapshot.metadata.index,
+          term: rd.snapshot.metadata.term,
+          data: encodeSnapshot(rd.snapshot),
+        });
+        await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
+      }
+      if (rd.entries.length > 0 || rd.hardState !== undefined) {
+        await this.wal.save(rd.hardState ?? null, rd.entries);
+      }
+      if (rd.snapshot !== undefined) {
+        this.storage.applySnapshot(rd.snapshot);
+        this.handlers.applySnapshot(rd.snapshot);
+      }
+      if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+      if (rd.entries.length > 0) this.storage.append(rd.entries);
+      if (rd.messages.length > 0) this.handlers.send(rd.messages);
+      if (rd.committedEntries.length > 0) {
+        this.handlers.apply(rd.committedEntries, () => this.node.status().config);
+      }
+      if (rd.readStates.length > 0) this.handlers.readStates(rd.readStates);
+      this.node.advance(rd);
+      this.handlers.afterReady();
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    } finally {
+      this.processing = false;
+    }
+    if (this.node.hasReady()) this.schedule();
+    else this.signalIdle();
+  }
+
+  private fail(err: Error): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = err;
+    this.onFatal(err);
+  }
+
+  private signalIdle(): void {
+    const resolve = this.idleResolve;
+    this.idleResolve = undefined;
+    this.idlePromise = undefined;
+    resolve?.();
+  }
+
+  /** Resolves when no Ready is being handled and none is pending. */
+  idle(): Promise<void> {
+    if (!this.processing && !this.node.hasReady()) return Promise.resolve();
+    this.idlePromise ??= new Promise((resolve) => {
+      this.idleResolve = resolve;
+    });
+    this.schedule();
+    return this.idlePromise;
+  }
+
+  /**
+   * Compacts the in-memory raft log into a snapshot at `appliedIndex` (the state machine must
+   * be durable up to it), keeping `catchUpEntries` entries for slow followers, and releases WAL
+   * segments that are no longer needed.
+   */
+  async snapshot(appliedIndex: number, data: Uint8Array, catchUpEntries: number): Promise<void> {
+    const confState = this.node.status().config;
+    const snap = this.storage.createSnapshot(appliedIndex, confState, data);
+    await this.snapshotter.save({ index: snap.metadata.index, term: snap.metadata.term, data: encodeSnapshot(snap) });
+    await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
+    const compactTo = appliedIndex - catchUpEntries;
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+    await this.wal.releaseTo(snap.metadata.index);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.tickTimer);
+    // Let the Ready in progress finish so that its fsync completes before the WAL closes.
+    while (this.processing) await new Promise((r) => setTimeout(r, 1));
+    this.closed = true;
+    await this.wal.close();
+  }
+}
