@@ -100,6 +100,8 @@ export class RaftLog {
   applied: number;
   /** Upper bound on the bytes of committed entries handed out in one Ready. */
   readonly maxNextEntsSize: number;
+  /** Called after entries were appended (the first one's index is where the log was cut). */
+  onAppend: ((ents: readonly Entry[]) => void) | undefined = undefined;
 
   constructor(storage: Storage, maxNextEntsSize: number = NO_LIMIT) {
     this.storage = storage;
@@ -137,6 +139,7 @@ export class RaftLog {
       throw new RaftInvariantError(`after(${after}) is out of range [committed(${this.committed})]`);
     }
     this.unstable.truncateAndAppend(ents);
+    this.onAppend?.(ents);
     return this.lastIndex();
   }
 

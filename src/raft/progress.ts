@@ -2,7 +2,7 @@
 // is in flight to it (Inflights), and the membership with its quorum rules (ProgressTracker).
 // Membership changes one member at a time, so a single majority decides everything.
 
-import { ErrInvalidConfChange, invariant } from './errors.ts';
+import { invariant } from './errors.ts';
 import type { ConfState } from './types.ts';
 
 export const ProgressState = {
@@ -269,59 +269,4 @@ export class ProgressTracker {
 
 export function sortedIds(ids: Iterable<bigint>): bigint[] {
   return [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-/**
- * Applies one membership change to copies of the tracker's configuration and progress, and
- * returns them; the tracker itself is untouched. Throws ErrInvalidConfChange if the result is
- * invalid (no voters left).
- *
- * `lastIndex` is the leader's last index: a new member is probed from there.
- */
-export function changeMembership(
-  tracker: ProgressTracker,
-  lastIndex: number,
-  change: { kind: 'voter' | 'learner' | 'remove'; id: bigint },
-): { voters: Set<bigint>; learners: Set<bigint>; progress: Map<bigint, Progress> } {
-  if (change.id === 0n) throw new ErrInvalidConfChange('node id must not be 0');
-  const voters = new Set(tracker.voters);
-  const learners = new Set(tracker.learners);
-  const progress = new Map(tracker.progress);
-  const id = change.id;
-  const initProgress = (isLearner: boolean): void => {
-    // A new member starts in Probe at the last index, and counts as recently active so that
-    // check-quorum does not depose the leader before the member had a chance to answer.
-    progress.set(id, new Progress(Math.max(lastIndex, 1), tracker.maxInflight, isLearner, true));
-  };
-  switch (change.kind) {
-    case 'voter': {
-      const pr = progress.get(id);
-      if (pr === undefined) initProgress(false);
-      else pr.isLearner = false;
-      learners.delete(id);
-      voters.add(id);
-      break;
-    }
-    case 'learner': {
-      const pr = progress.get(id);
-      if (pr === undefined) {
-        initProgress(true);
-        learners.add(id);
-      } else if (!pr.isLearner) {
-        throw new ErrInvalidConfChange(`cannot demote voter ${id} to learner`);
-      }
-      break;
-    }
-    case 'remove':
-      voters.delete(id);
-      learners.delete(id);
-      progress.delete(id);
-      break;
-  }
-  if (voters.size === 0) throw new ErrInvalidConfChange('removed all voters');
-  for (const v of voters) invariant(!learners.has(v), () => `${v} is both voter and learner`);
-  for (const key of progress.keys()) {
-    invariant(voters.has(key) || learners.has(key), () => `progress for ${key} outside the configuration`);
-  }
-  return { voters, learners, progress };
 }

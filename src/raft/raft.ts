@@ -9,7 +9,8 @@
 // One deliberate difference from etcd's raft (before its asynchronous-storage rework): the
 // leader counts its own log towards a quorum only for entries it has persisted, i.e. after
 // advance() reports them stable. Its MsgApp may go out before its own write (Ready.earlyMessages),
-// so a leader that crashes before its fsync never counts entries it then loses.
+// so a leader that crashes before its fsync never counts entries it then loses. And membership
+// changes take effect when appended, as in the thesis, not when applied (see membership.ts).
 
 import { decodeConfChange } from './codec.ts';
 import { type Config, type RaftLogger, resolveConfig } from './config.ts';
@@ -25,12 +26,12 @@ import {
   RaftInvariantError,
 } from './errors.ts';
 import { RaftLog } from './log.ts';
-import { changeMembership, Progress, ProgressState, ProgressTracker, VoteResult } from './progress.ts';
+import { applyChange, ConfigHistory, type Configuration, configurationFromState, confStateOf } from './membership.ts';
+import { Progress, ProgressState, ProgressTracker, VoteResult } from './progress.ts';
 import { READ_INDEX_PENDING_MAX, ReadOnly } from './read_only.ts';
 import type { Storage } from './storage.ts';
 import {
   type ConfChange,
-  ConfChangeType,
   type ConfState,
   EMPTY_BYTES,
   type Entry,
@@ -90,11 +91,10 @@ export class Raft {
   lead: bigint = NONE;
   /** The member leadership is being transferred to, NONE if no transfer is in progress. */
   leadTransferee: bigint = NONE;
-  /**
-   * Only one conf change may be pending (appended but not applied): the leader refuses new ones
-   * while its applied index is below this.
-   */
-  pendingConfIndex = 0;
+  /** The configurations of the log; the latest one is in force (membership.ts). */
+  readonly configs: ConfigHistory;
+  /** The index of the last conf change the application acknowledged with applyConfChange. */
+  confAckIndex = 0;
   /** Bytes of payload appended by this leader and not yet committed. */
   uncommittedSize = 0;
   readOnly: ReadOnly;
@@ -136,15 +136,26 @@ export class Raft {
     this.readOnly = new ReadOnly(c.readOnlyOption);
 
     const { hardState, confState } = storage.initialState();
-    this.restoreConfState(confState);
+    // The configuration: the snapshot's, then every conf change in the log after it.
+    const snapIndex = storage.snapshot().metadata.index;
+    invariant(snapIndex >= storage.firstIndex() - 1, 'storage compacted past its snapshot: conf changes are lost');
+    this.configs = new ConfigHistory(configurationFromState(snapIndex, confState));
+    this.confAckIndex = snapIndex;
+    if (storage.lastIndex() > snapIndex) {
+      this.configs.append(storage.entries(snapIndex + 1, storage.lastIndex() + 1, Number.MAX_SAFE_INTEGER));
+    }
+    this.raftLog.onAppend = (ents) => this.onLogAppend(ents);
+    this.switchToConfig();
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
     if (c.applied > 0) {
-      if (c.applied > this.raftLog.committed) {
-        throw new ErrInvalidConfig(
-          `applied ${c.applied} is beyond the persisted commit index ${this.raftLog.committed}`,
-        );
+      if (c.applied > this.raftLog.lastIndex()) {
+        throw new ErrInvalidConfig(`applied ${c.applied} is beyond the last log index ${this.raftLog.lastIndex()}`);
       }
+      // Only committed entries are applied: an applied index past the persisted commit index
+      // (a commit written without sync and lost, the state machine synced) is committed.
+      this.raftLog.commitTo(c.applied);
       this.raftLog.appliedTo(c.applied);
+      this.confAckIndex = Math.max(this.confAckIndex, c.applied);
     }
     this.becomeFollower(this.term, NONE);
   }
@@ -161,12 +172,14 @@ export class Raft {
   }
 
   private loadState(st: HardState): void {
-    if (st.commit < this.raftLog.committed || st.commit > this.raftLog.lastIndex()) {
+    if (st.commit > this.raftLog.lastIndex()) {
       throw new RaftInvariantError(
         `state.commit ${st.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
       );
     }
-    this.raftLog.committed = st.commit;
+    // A commit index below the snapshot (a hard state written without sync, lost in a crash
+    // after the snapshot was saved) is harmless: the snapshot's index is committed.
+    this.raftLog.committed = Math.max(st.commit, this.raftLog.committed);
     this.term = st.term;
     this.vote = st.vote;
   }
@@ -329,6 +342,9 @@ export class Raft {
       }
     }
     if (rd.snapshot !== undefined) this.raftLog.stableSnapTo(rd.snapshot.metadata.index);
+    this.confAckIndex = Math.max(this.confAckIndex, this.raftLog.applied);
+    this.configs.compact(this.raftLog.applied);
+    this.maybeStepDownRemoved();
   }
 
   /** The leader's own log is durable up to `index`: count it like a follower's MsgAppResp. */
@@ -370,7 +386,6 @@ export class Raft {
       fresh.set(id, pr);
     }
     this.prs.progress = fresh;
-    this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
     this.pendingBroadcast = false;
     this.readOnly = new ReadOnly(this.readOnly.option);
@@ -420,10 +435,6 @@ export class Raft {
     // tells the leader what is committed (needed for ReadIndex).
     const ok = this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }]);
     invariant(ok, 'empty entry was dropped');
-    // No conf change until this leader has applied its own empty entry, i.e. until it has
-    // committed an entry of its term (the fix to single-server membership changes, see
-    // Ongaro's raft-dev post of 2015-07-10).
-    this.pendingConfIndex = this.raftLog.lastIndex();
     this.logger.info(`raft ${this.id} became leader at term ${this.term}`);
   }
 
@@ -452,6 +463,7 @@ export class Raft {
 
   tick(): void {
     this.tickFn(this);
+    this.maybeStepDownRemoved();
   }
 
   hup(t: CampaignType): void {
@@ -459,15 +471,6 @@ export class Raft {
     if (!this.promotable()) {
       this.logger.warn(`raft ${this.id} is unpromotable and can not campaign`);
       return;
-    }
-    // A conf change committed but not applied may change who votes: wait for it.
-    const lo = Math.max(this.raftLog.applied + 1, this.raftLog.firstIndex());
-    if (this.raftLog.committed >= lo) {
-      const ents = this.raftLog.slice(lo, this.raftLog.committed + 1, Number.MAX_SAFE_INTEGER);
-      if (ents.some((e) => e.type === EntryType.ConfChange)) {
-        this.logger.warn(`raft ${this.id} cannot campaign at term ${this.term}: unapplied conf changes`);
-        return;
-      }
     }
     this.campaign(t);
   }
@@ -517,6 +520,11 @@ export class Raft {
   // Step: the term rules common to every role, then the role's step function.
 
   step(m: Message): void {
+    this.stepInner(m);
+    this.maybeStepDownRemoved();
+  }
+
+  private stepInner(m: Message): void {
     if (m.term === 0) {
       // A local message (or a forwarded proposal / read request).
     } else if (m.term > this.term) {
@@ -659,78 +667,89 @@ export class Raft {
       return false;
     }
     this.raftLog.restore(s);
+    this.configs.reset(configurationFromState(s.metadata.index, cs));
+    this.confAckIndex = s.metadata.index;
     this.prs = new ProgressTracker(this.prs.maxInflight);
-    this.restoreConfState(cs);
+    this.switchToConfig();
     return true;
   }
 
   // ------------------------------------------------------------------------------------------
   // Membership
 
-  /** Replaces the configuration with `cs` (at start-up or from a snapshot). */
-  private restoreConfState(cs: ConfState): void {
-    const voters = new Set<bigint>();
-    const learners = new Set<bigint>();
-    for (const id of cs.voters) {
-      if (id === NONE || voters.has(id)) throw new ErrInvalidConfChange(`bad voter id ${id} in conf state`);
-      voters.add(id);
-    }
-    for (const id of cs.learners) {
-      if (id === NONE || learners.has(id) || voters.has(id)) {
-        throw new ErrInvalidConfChange(`bad learner id ${id} in conf state`);
-      }
-      learners.add(id);
-    }
-    const next = Math.max(this.raftLog.lastIndex(), 1);
-    const progress = new Map<bigint, Progress>();
-    for (const id of voters) progress.set(id, new Progress(next, this.prs.maxInflight, false, true));
-    for (const id of learners) progress.set(id, new Progress(next, this.prs.maxInflight, true, true));
-    this.switchToConfig(voters, learners, progress);
+  /** Entries were appended to the log (possibly replacing a tail): follow their configurations. */
+  private onLogAppend(ents: readonly Entry[]): void {
+    let changed = false;
+    // Configurations of truncated entries are undone (thesis 4.1).
+    if (ents[0]!.index <= this.configs.latest().index) changed = this.configs.truncateFrom(ents[0]!.index);
+    if (this.configs.append(ents)) changed = true;
+    if (changed) this.switchToConfig();
   }
 
   /**
-   * Applies a committed conf change (the application calls this when it applies the entry) and
-   * returns the new configuration. Throws ErrInvalidConfChange, changing nothing, if the change
-   * is invalid.
+   * The application applied the committed conf-change entry `cc`: returns the configuration it
+   * established (to keep in the application's snapshots). Raft already switched to it when the
+   * entry was appended. Throws ErrInvalidConfChange if the change was refused (it changed
+   * nothing, on every member) or if no committed, unapplied conf change matches `cc`.
    */
   applyConfChange(cc: ConfChange): ConfState {
-    const change = confChangeKind(cc);
-    if (change === undefined) return this.prs.confState(); // UpdateNode: membership unchanged
-    const next = changeMembership(this.prs, this.raftLog.lastIndex(), change);
-    return this.switchToConfig(next.voters, next.learners, next.progress);
+    const pending = this.configs.between(this.confAckIndex, this.raftLog.committed);
+    const c = pending.find((x) => x.change !== undefined && sameChange(x.change, cc));
+    if (c === undefined) {
+      throw new ErrInvalidConfChange(
+        `no committed conf change for node ${cc.nodeId} (type ${cc.type}) after index ${this.confAckIndex}`,
+      );
+    }
+    this.confAckIndex = c.index;
+    if (c.refused !== undefined) throw new ErrInvalidConfChange(c.refused);
+    return confStateOf(c);
   }
 
-  private switchToConfig(voters: Set<bigint>, learners: Set<bigint>, progress: Map<bigint, Progress>): ConfState {
+  /** The configuration in force: members, and progress for each (new members start probing). */
+  private switchToConfig(): void {
+    const c = this.configs.latest();
     const prs = this.prs;
     prs.voters.clear();
-    for (const id of voters) prs.voters.add(id);
+    for (const id of c.voters) prs.voters.add(id);
     prs.learners.clear();
-    for (const id of learners) prs.learners.add(id);
+    for (const id of c.learners) prs.learners.add(id);
+    const next = Math.max(this.raftLog.lastIndex(), 1);
+    const progress = new Map<bigint, Progress>();
+    const added: bigint[] = [];
+    for (const id of [...c.voters, ...c.learners]) {
+      let pr = prs.progress.get(id);
+      if (pr === undefined) {
+        // Probed from the last index; counts as recently active so that check-quorum does not
+        // depose the leader before the new member had a chance to answer.
+        pr = new Progress(next, prs.maxInflight, c.learners.has(id), true);
+        added.push(id);
+      }
+      pr.isLearner = c.learners.has(id);
+      progress.set(id, pr);
+    }
     prs.progress = progress;
-    const cs = prs.confState();
-
     const self = progress.get(this.id);
     this.isLearner = self?.isLearner === true;
-    if ((self === undefined || this.isLearner) && this.state === StateType.Leader) {
-      // Removed (or demoted): step down. The remaining voters elect a new leader, which commits
-      // anything this leader left uncommitted.
-      this.logger.info(`raft ${this.id} steps down: no longer a voter`);
-      this.becomeFollower(this.term, NONE);
-      return cs;
-    }
-    if (this.state !== StateType.Leader || cs.voters.length === 0) return cs;
 
+    if (this.state !== StateType.Leader) return;
+    // A leader outside the new configuration keeps leading (without counting itself) until the
+    // change commits, then steps down (thesis 4.2.2; see maybeStepDownRemoved).
     if (this.maybeCommit()) {
       // A smaller quorum may commit more right away.
       this.bcastAppend();
     } else {
       // Probe new members at once rather than at the next heartbeat.
-      for (const id of progress.keys()) {
-        if (id !== this.id) this.maybeSendAppend(id, false);
-      }
+      for (const id of added) if (id !== this.id) this.maybeSendAppend(id, false);
     }
     if (this.leadTransferee !== NONE && !prs.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
-    return cs;
+  }
+
+  /** A leader removed from the configuration steps down once the removal is committed. */
+  maybeStepDownRemoved(): void {
+    if (this.state !== StateType.Leader || this.prs.voters.has(this.id)) return;
+    if (this.configs.latest().index > this.raftLog.committed) return;
+    this.logger.info(`raft ${this.id} steps down: removed from the configuration`);
+    this.becomeFollower(this.term, NONE);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -782,37 +801,32 @@ export class Raft {
     return newMessage({ type: MessageType.MsgReadIndexResp, to: req.from, index: readIndex, entries: req.entries });
   }
 
-  /** Validates a conf-change entry against the current configuration; the reason if it must be refused. */
-  confChangeRefusal(e: Entry): string | undefined {
-    if (this.pendingConfIndex > this.raftLog.applied) {
-      return `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.raftLog.applied})`;
+  /**
+   * Whether a conf-change entry may be appended now (undefined) or why not. One change at a
+   * time: the previous one must be committed; and the leader must have committed an entry of
+   * its own term, so that no older leader's uncommitted change can still take effect (the fix
+   * to single-server changes, Ongaro, raft-dev, 2015-07-10).
+   */
+  confChangeRefusal(e: Entry): { dropped: string } | { invalid: string } | undefined {
+    const latest: Configuration = this.configs.latest();
+    if (latest.index > this.raftLog.committed) {
+      return { dropped: `conf change at index ${latest.index} is not committed yet` };
+    }
+    if (!this.committedEntryInCurrentTerm()) {
+      return { dropped: 'the leader has not committed an entry of its term yet' };
     }
     try {
-      const cc = decodeConfChange(e.data);
-      const change = confChangeKind(cc);
-      if (change !== undefined) changeMembership(this.prs, this.raftLog.lastIndex(), change);
+      applyChange(latest, decodeConfChange(e.data));
     } catch (err) {
-      if (err instanceof ErrDecode || err instanceof ErrInvalidConfChange) return err.message;
+      if (err instanceof ErrDecode || err instanceof ErrInvalidConfChange) return { invalid: err.message };
       throw err;
     }
     return undefined;
   }
 }
 
-function confChangeKind(cc: ConfChange): { kind: 'voter' | 'learner' | 'remove'; id: bigint } | undefined {
-  switch (cc.type) {
-    case ConfChangeType.AddNode:
-      return { kind: 'voter', id: cc.nodeId };
-    case ConfChangeType.AddLearnerNode:
-      return { kind: 'learner', id: cc.nodeId };
-    case ConfChangeType.RemoveNode:
-      return { kind: 'remove', id: cc.nodeId };
-    case ConfChangeType.UpdateNode:
-      if (cc.nodeId === NONE) throw new ErrInvalidConfChange('node id must not be 0');
-      return undefined;
-    default:
-      throw new ErrInvalidConfChange(`unknown conf change type ${cc.type}`);
-  }
+function sameChange(a: ConfChange, b: ConfChange): boolean {
+  return a.type === b.type && a.nodeId === b.nodeId && a.id === b.id;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -869,23 +883,27 @@ function stepLeader(r: Raft, m: Message): void {
       if (r.leadTransferee !== NONE) throw new ErrProposalDropped(`leader transfer to ${r.leadTransferee} in progress`);
       const local = m.from === r.id;
       let entries = m.entries;
-      let confIndex = 0;
+      let sawConfChange = false;
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         if (e.type !== EntryType.ConfChange) continue;
-        const refused = confIndex !== 0 ? 'a conf change is already in this proposal' : r.confChangeRefusal(e);
+        const refused = sawConfChange
+          ? { dropped: 'a conf change is already in this proposal' }
+          : r.confChangeRefusal(e);
         if (refused === undefined) {
-          confIndex = r.raftLog.lastIndex() + i + 1;
+          sawConfChange = true;
           continue;
         }
-        if (local) throw new ErrProposalDropped(refused);
+        if (local) {
+          if ('invalid' in refused) throw new ErrInvalidConfChange(refused.invalid);
+          throw new ErrProposalDropped(refused.dropped);
+        }
         // A forwarded conf change that cannot go in is replaced by an empty entry, as etcd does.
-        r.logger.warn(`raft ${r.id} ignoring conf change from ${m.from}: ${refused}`);
+        r.logger.warn(`raft ${r.id} ignoring conf change from ${m.from}: ${JSON.stringify(refused)}`);
         if (entries === m.entries) entries = entries.slice();
         entries[i] = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES };
       }
       if (!r.appendEntry(entries)) throw new ErrProposalDropped('too many uncommitted entries');
-      if (confIndex !== 0) r.pendingConfIndex = confIndex;
       // Batch: every proposal until the next Ready goes out in one append per follower.
       r.pendingBroadcast = true;
       return;

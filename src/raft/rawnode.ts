@@ -132,9 +132,9 @@ export class RawNode {
 
   /**
    * Starts a fresh cluster on an empty storage: appends one AddNode conf change per peer
-   * (term 1, indexes 1..n), marks them committed and applies them, so that the member can
-   * campaign at once. The entries still come out in the first Ready (to persist, and to apply
-   * again: re-adding a member is a no-op), like any committed conf change.
+   * (term 1, indexes 1..n) and marks them committed, so that the member can campaign at once.
+   * The entries come out in the first Ready, to persist and to apply like any committed conf
+   * change.
    */
   bootstrap(peers: readonly Peer[]): void {
     if (peers.length === 0) throw new ErrInvalidConfChange('must provide at least one peer to bootstrap');
@@ -163,12 +163,10 @@ export class RawNode {
         context: p.context ?? EMPTY_BYTES,
       }),
     }));
+    // Appending them puts the configuration in force; they are committed but not applied, so
+    // the application sees them in Ready.committedEntries.
     r.raftLog.append(ents);
-    // Committed but not applied: the application sees them in Ready.committedEntries.
     r.raftLog.committed = ents.length;
-    for (const p of peers) {
-      r.applyConfChange({ id: 0n, type: ConfChangeType.AddNode, nodeId: p.id, context: EMPTY_BYTES });
-    }
   }
 
   /** Advances the logical clock by one tick (election and heartbeat timeouts are counted in ticks). */
@@ -194,10 +192,10 @@ export class RawNode {
   }
 
   /**
-   * Proposes a membership change. Only one may be pending at a time: on the leader, a second
-   * one throws ErrProposalDropped, an invalid one ErrInvalidConfChange or ErrProposalDropped.
-   * The change takes effect when the application applies the committed entry with
-   * applyConfChange().
+   * Proposes a membership change. It takes effect on each member when appended to its log. On
+   * the leader, a change while the previous one is uncommitted (or before the leader committed
+   * an entry of its term) throws ErrProposalDropped, an invalid one ErrInvalidConfChange; a
+   * follower forwards it to the leader, which replaces a refused one with an empty entry.
    */
   proposeConfChange(cc: ConfChange): void {
     const data = encodeConfChange(cc);
@@ -211,8 +209,10 @@ export class RawNode {
   }
 
   /**
-   * Applies a committed membership change and returns the new configuration (to store in
-   * snapshots). Throws ErrInvalidConfChange, changing nothing, if it cannot be applied.
+   * To call when applying a committed conf-change entry: returns the configuration it
+   * established, to keep with the application's snapshots. (Raft switched to it when the entry
+   * was appended, as in the Raft thesis.) Throws ErrInvalidConfChange if the change was refused
+   * (an invalid change is a no-op on every member) or does not match a committed entry.
    */
   applyConfChange(cc: ConfChange): ConfState {
     return this.raft.applyConfChange(cc);
