@@ -63,9 +63,14 @@ export class MemoryStorage implements Storage {
   private snap: Snapshot;
   private ents: Entry[];
 
-  constructor() {
+  /**
+   * An empty log. `confState` is the initial membership of a member created from a known
+   * configuration without a snapshot (tests, tools); a new cluster normally starts empty and
+   * calls RawNode.bootstrap instead.
+   */
+  constructor(confState: ConfState = { voters: [], learners: [] }) {
     this.hardState = { term: 0, vote: NONE, commit: 0 };
-    this.snap = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: EMPTY_BYTES };
+    this.snap = { metadata: { index: 0, term: 0, confState: cloneConfState(confState) }, data: EMPTY_BYTES };
     this.ents = [dummyEntry(0, 0)];
   }
 

@@ -55,8 +55,14 @@ export class Member {
     );
   }
 
-  /** Restarts from what was persisted (unpersisted state is lost). */
+  /**
+   * Restarts from what was persisted (unpersisted state is lost). The state machine starts
+   * over too: it is rebuilt by applying the log again.
+   */
   restart(options: MemberOptions = {}): void {
+    this.applied.length = 0;
+    this.confChanges.length = 0;
+    this.readStates.length = 0;
     this.node = new RawNode(
       { random: createSeededRandom(Number(this.id) * 104729), ...this.options, ...options, id: this.id },
       this.storage,
@@ -114,6 +120,37 @@ export class Member {
   }
 }
 
+export interface TestNodeOptions extends MemberOptions {
+  learners?: readonly number[];
+  /** Terms of the entries at indexes 1, 2, ... */
+  logTerms?: readonly number[];
+  term?: number;
+  vote?: number;
+  commit?: number;
+}
+
+/**
+ * A member with a given membership and log, as in the paper's examples. Pre-vote and
+ * check-quorum are off unless asked for, so that the tests read like the paper.
+ */
+export function testNode(id: number, peers: readonly number[], o: TestNodeOptions = {}): Member {
+  const storage = new MemoryStorage({
+    voters: peers.map((p) => BigInt(p)),
+    learners: (o.learners ?? []).map((p) => BigInt(p)),
+  });
+  storage.append(
+    (o.logTerms ?? []).map((t, i) => ({ term: t, index: i + 1, type: EntryType.Normal, data: enc(`e${i + 1}`) })),
+  );
+  storage.setHardState({ term: o.term ?? 0, vote: BigInt(o.vote ?? 0), commit: o.commit ?? 0 });
+  const { learners: _l, logTerms: _t, term: _term, vote: _v, commit: _c, ...rest } = o;
+  return new Member(BigInt(id), { preVote: false, checkQuorum: false, ...rest }, storage);
+}
+
+/** Builds entries with the given terms at consecutive indexes starting at `from`. */
+export function entries(from: number, terms: readonly number[]): Entry[] {
+  return terms.map((t, i) => ({ term: t, index: from + i, type: EntryType.Normal, data: enc(`e${from + i}`) }));
+}
+
 export type MessageFilter = (m: Message) => boolean;
 
 export class Network {
@@ -134,6 +171,13 @@ export class Network {
       net.members.set(m.id, m);
     }
     net.stabilize();
+    return net;
+  }
+
+  /** A network of the given members (built with testNode or new Member). */
+  static of(members: readonly Member[]): Network {
+    const net = new Network();
+    for (const m of members) net.members.set(m.id, m);
     return net;
   }
 
