@@ -1,0 +1,83 @@
+import type { IncomingHttpHeaders } from 'node:http2';
+
+/**
+ * What the server needs to know of a method: its HTTP/2 path, its streaming shape and the
+ * codecs of the two messages. The entries of `src/proto/services.ts` satisfy it, and so does
+ * a hand-made object.
+ */
+export interface MethodDescriptor<Req = unknown, Res = unknown> {
+  /** `/<package>.<Service>/<Method>`, e.g. `/etcdserverpb.KV/Range`. */
+  readonly path: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  /** May throw on bytes that are not a valid request; the call then answers INTERNAL. */
+  decodeRequest(bytes: Uint8Array): Req;
+  encodeResponse(message: Res): Uint8Array;
+}
+
+/** Any descriptor, whatever its message types (a registry's element type). */
+export type AnyMethodDescriptor = MethodDescriptor<unknown, never>;
+
+/** What every handler sees of its call besides the messages. */
+export interface ServerCall {
+  /** The method's path, e.g. `/etcdserverpb.KV/Range`. */
+  readonly path: string;
+  /** The request headers (gRPC metadata): `token`, `authorization`, `grpc-timeout`... */
+  readonly metadata: IncomingHttpHeaders;
+  /**
+   * Aborted when the call ends before the handler does: the client cancelled (RST_STREAM or a
+   * lost connection), the deadline passed, or the call failed. `signal.reason` is a GrpcError.
+   */
+  readonly signal: AbortSignal;
+  /** The client went away (RST_STREAM or connection closed) before the call completed. */
+  readonly cancelled: boolean;
+  /** Absolute deadline in `Date.now()` milliseconds, `Infinity` when the client sent none. */
+  readonly deadlineMs: number;
+}
+
+/** A call that streams responses: messages are written as they are produced. */
+export interface ServerWritableCall<Res> extends ServerCall {
+  /**
+   * Sends one message. Returns false when the transport's buffer is full: wait for `drain()`
+   * before writing more. A write after the call has ended is dropped and returns false.
+   */
+  write(message: Res): boolean;
+  /** Resolves when writing may resume; rejects with the call's GrpcError once the call has ended. */
+  drain(): Promise<void>;
+}
+
+export type UnaryHandler<Req, Res> = (request: Req, call: ServerCall) => Res | Promise<Res>;
+/** The call ends with OK when the returned promise resolves, with the error's status when it rejects. */
+export type ServerStreamingHandler<Req, Res> = (request: Req, call: ServerWritableCall<Res>) => void | Promise<void>;
+/** `requests` ends when the client half-closes and throws a GrpcError (CANCELLED...) if the call ends first. */
+export type ClientStreamingHandler<Req, Res> = (requests: AsyncIterable<Req>, call: ServerCall) => Res | Promise<Res>;
+export type BidiStreamingHandler<Req, Res> = (
+  requests: AsyncIterable<Req>,
+  call: ServerWritableCall<Res>,
+) => void | Promise<void>;
+
+export type AnyHandler<Req, Res> =
+  | UnaryHandler<Req, Res>
+  | ServerStreamingHandler<Req, Res>
+  | ClientStreamingHandler<Req, Res>
+  | BidiStreamingHandler<Req, Res>;
+
+type RequestOf<D> = D extends MethodDescriptor<infer Req, unknown> ? Req : never;
+type ResponseOf<D> = D extends { encodeResponse(message: infer Res): Uint8Array } ? Res : never;
+
+/**
+ * The handler type a descriptor calls for. Descriptors whose stream flags are literal types
+ * (the service table's entries) get the exact shape; others accept any of the four.
+ */
+export type HandlerFor<D extends AnyMethodDescriptor> = D extends {
+  readonly requestStream: true;
+  readonly responseStream: true;
+}
+  ? BidiStreamingHandler<RequestOf<D>, ResponseOf<D>>
+  : D extends { readonly requestStream: true; readonly responseStream: false }
+    ? ClientStreamingHandler<RequestOf<D>, ResponseOf<D>>
+    : D extends { readonly requestStream: false; readonly responseStream: true }
+      ? ServerStreamingHandler<RequestOf<D>, ResponseOf<D>>
+      : D extends { readonly requestStream: false; readonly responseStream: false }
+        ? UnaryHandler<RequestOf<D>, ResponseOf<D>>
+        : AnyHandler<RequestOf<D>, ResponseOf<D>>;
