@@ -41,7 +41,7 @@ export function toPlain(value: unknown): Plain {
 }
 
 /** A response as plain data, without the identity fields of its own header. */
-export function plainResponse(response: { header?: object | undefined }): Plain {
+export function plainResponse(response: object): Plain {
   const plain = toPlain(response);
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) return plain;
   const header = plain.header;
