@@ -490,8 +490,12 @@ export class Raft {
     }
     if (this.poll(this.id, true) === VoteResult.Won) {
       // A single-voter configuration: we won by voting for ourselves.
-      if (t === CampaignType.PreElection) this.campaign(CampaignType.Election);
-      else this.becomeLeader();
+      if (t === CampaignType.PreElection) {
+        this.campaign(CampaignType.Election);
+      } else {
+        this.becomeLeader();
+        this.bcastAppend(); // to learners, if any
+      }
       return;
     }
     const lastIndex = this.raftLog.lastIndex();
@@ -666,8 +670,9 @@ export class Raft {
       this.raftLog.commitTo(s.metadata.index);
       return false;
     }
+    const base = configurationFromState(s.metadata.index, cs); // validates before anything changes
     this.raftLog.restore(s);
-    this.configs.reset(configurationFromState(s.metadata.index, cs));
+    this.configs.reset(base);
     this.confAckIndex = s.metadata.index;
     this.prs = new ProgressTracker(this.prs.maxInflight);
     this.switchToConfig();

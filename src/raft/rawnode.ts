@@ -12,6 +12,7 @@ import {
   ErrStepPeerNotFound,
   invariant,
 } from './errors.ts';
+import { configurationFromState } from './membership.ts';
 import { type ProgressState, progressStateName } from './progress.ts';
 import { CampaignType, Raft } from './raft.ts';
 import type { Storage } from './storage.ts';
@@ -410,6 +411,12 @@ function validateMessage(m: Message, self: bigint): void {
     case MessageType.MsgSnap:
       if (m.snapshot === undefined || m.snapshot.metadata.index === 0) {
         throw new ErrInvalidMessage('MsgSnap without a snapshot');
+      }
+      try {
+        configurationFromState(m.snapshot.metadata.index, m.snapshot.metadata.confState);
+      } catch (err) {
+        if (err instanceof ErrInvalidConfChange) throw new ErrInvalidMessage(`MsgSnap: ${err.message}`);
+        throw err;
       }
       break;
   }

@@ -80,7 +80,7 @@ export class SimFailure extends Error {
   ) {
     super(
       `raft simulation failed (seed=${seed}, members=${members}): ${detail}\n` +
-        `replay: RAFT_SIM_SEED=${seed} RAFT_SIM_MEMBERS=${members} RAFT_SIM_TRACE=1 node --import tsx --test test/raft/simulation.test.ts\n` +
+        `replay: RAFT_SIM_SEED=${seed} RAFT_SIM_TRACE=1 node --import tsx --test test/raft/simulation-${members}.test.ts\n` +
         (trace.length > 0 ? `last events:\n  ${trace.join('\n  ')}` : ''),
     );
     this.name = 'SimFailure';
