@@ -1,5 +1,10 @@
 import { rmSync } from 'node:fs';
-import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
+import {
+  createServer as createHttp1Server,
+  type Server as Http1Server,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import {
   createServer as createHttp2Server,
   type Http2Server,
@@ -57,7 +62,7 @@ export interface BoundListener {
 
 const NOT_FOUND_BODY = '404 page not found\n';
 
-function answer404Http1(_req: unknown, res: import('node:http').ServerResponse): void {
+function answer404Http1(_req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'content-length': NOT_FOUND_BODY.length });
   res.end(NOT_FOUND_BODY);
 }
@@ -81,6 +86,11 @@ export class MultiplexServer {
   readonly #options: MultiplexServerOptions;
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<Http2Session>();
+  /**
+   * HTTP/1.1 connections and how many requests each has in flight. node:http tracks idle
+   * connections only for servers that listen themselves, and ours are handed sockets.
+   */
+  readonly #h1Requests = new Map<Socket, number>();
   readonly #listeners = new Set<BoundListener>();
   #closing = false;
 
@@ -105,9 +115,21 @@ export class MultiplexServer {
     this.#h2.on('session', (session: Http2Session) => this.#onSession(session));
     this.#h2.on('sessionError', () => {});
     this.#h1 = createHttp1Server(http === null ? answer404Http1 : http.handleHttp1);
+    this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.#trackRequest(req.socket, res));
     this.#h1.on('clientError', (_err, socket: Socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
       else socket.destroy();
+    });
+  }
+
+  #trackRequest(socket: Socket, res: ServerResponse): void {
+    this.#h1Requests.set(socket, (this.#h1Requests.get(socket) ?? 0) + 1);
+    if (this.#closing) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      const left = (this.#h1Requests.get(socket) ?? 1) - 1;
+      if (!this.#h1Requests.has(socket)) return;
+      this.#h1Requests.set(socket, left);
+      if (left === 0 && this.#closing) socket.destroy();
     });
   }
 
@@ -195,6 +217,8 @@ export class MultiplexServer {
         // The HTTP/2 session reads what is already buffered on the socket itself.
         this.#h2.emit('connection', socket);
       } else {
+        this.#h1Requests.set(socket, 0);
+        socket.once('close', () => this.#h1Requests.delete(socket));
         this.#h1.emit('connection', socket);
         socket.resume();
       }
@@ -211,7 +235,7 @@ export class MultiplexServer {
     this.#closing = true;
     const listenersClosed = Promise.all([...this.#listeners].map((l) => l.close()));
     for (const session of this.#sessions) session.close();
-    this.#h1.closeIdleConnections();
+    for (const [socket, inFlight] of this.#h1Requests) if (inFlight === 0) socket.destroy();
     const drained = new Promise<void>((ok) => {
       const check = (): void => {
         if (this.#sockets.size === 0) ok();
@@ -227,7 +251,6 @@ export class MultiplexServer {
     if (timer !== null) clearTimeout(timer);
     for (const session of this.#sessions) session.destroy();
     for (const socket of this.#sockets) socket.destroy();
-    this.#h1.closeAllConnections();
     await listenersClosed;
   }
 }
