@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   ConfChangeType,
+  type ConfState,
   createSeededRandom,
   decodeConfChange,
   EMPTY_BYTES,
@@ -54,7 +55,7 @@ test('bootstrap: the first Ready persists and applies the initial membership', (
   assert.deepEqual(ccs[1]!.context, enc('two'));
   storage.append(rd.entries);
   storage.setHardState(rd.hardState!);
-  let cs;
+  let cs: ConfState | undefined;
   for (const c of ccs) cs = node.applyConfChange(c);
   assert.deepEqual(cs, { voters: [1n, 2n, 3n], learners: [] });
   node.advance(rd);

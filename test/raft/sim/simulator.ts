@@ -428,7 +428,10 @@ class Simulation {
     }
 
     this.send(rd.earlyMessages);
-    if (this.faults && this.chance(this.crashRate / 4)) return this.crash(m, 'before persisting');
+    if (this.faults && this.chance(this.crashRate / 4)) {
+      this.crash(m, 'before persisting');
+      return;
+    }
 
     // Persist: snapshot, entries, hard state (synced if mustSync).
     if (rd.snapshot !== undefined) m.storage.applySnapshot(rd.snapshot);
@@ -440,10 +443,16 @@ class Simulation {
     }
     // Like a WAL's fsync, a sync makes everything written before it durable.
     if (rd.mustSync || rd.snapshot !== undefined) m.synced = m.written;
-    if (this.faults && this.chance(this.crashRate / 4)) return this.crash(m, 'after persisting, before sending');
+    if (this.faults && this.chance(this.crashRate / 4)) {
+      this.crash(m, 'after persisting, before sending');
+      return;
+    }
 
     this.send(rd.messages);
-    if (this.faults && this.chance(this.crashRate / 4)) return this.crash(m, 'after sending, before applying');
+    if (this.faults && this.chance(this.crashRate / 4)) {
+      this.crash(m, 'after sending, before applying');
+      return;
+    }
 
     if (rd.snapshot !== undefined) {
       const app = decodeApp(rd.snapshot);
@@ -464,7 +473,8 @@ class Simulation {
     }
     node.advance(rd);
     if (raft.state === StateType.Leader && this.faults && this.chance(this.crashRate / 4)) {
-      return this.crash(m, 'leader after advance');
+      this.crash(m, 'leader after advance');
+      return;
     }
     this.maybeSnapshot(m);
   }
@@ -719,7 +729,6 @@ class Simulation {
     this.heal();
     for (const m of this.members.values()) this.restart(m);
     this.note('faults stop');
-    (globalThis as any).__live?.();
 
     const healedAt = this.round;
     let leader: SimMember | undefined;
