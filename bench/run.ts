@@ -1,0 +1,200 @@
+// `npm run bench`: etcd-ts side by side with the real etcd, measured by etcd's own benchmark
+// tool. See bench/README.md ("How to run") for the settings.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BenchConfig, ConfigError, ReadmeMode, readConfig, TargetKind } from './lib/config.ts';
+import { liveTempDirs, measureRun } from './lib/measure.ts';
+import { parseEtcdVersion } from './lib/parse.ts';
+import { fmtInt, fmtMiB, fmtSig, renderSection, replaceSection, SECTION_HEADING } from './lib/report.ts';
+import { type MachineInfo, RESULTS_FORMAT_VERSION, type ResultsFile, type RunResult } from './lib/results.ts';
+import { SCENARIOS } from './lib/scenarios.ts';
+import { liveServers, serverArgs } from './lib/server.ts';
+import { ensureBenchmarkTool, isExecutable, liveTools } from './lib/tool.ts';
+
+const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const ETCD_TS_ENTRY = join(REPO_ROOT, 'dist', 'bin', 'etcd-ts.js');
+const README = join(REPO_ROOT, 'bench', 'README.md');
+
+async function main(): Promise<number> {
+  let config: BenchConfig;
+  try {
+    config = readConfig(process.env, REPO_ROOT);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`bench: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (!isExecutable(config.etcdPath)) {
+    console.error(`bench: ${config.etcdPath} is not an executable etcd (set ETCD_BIN or install etcd-server)`);
+    return 1;
+  }
+  ensureBenchmarkTool(config.toolPath);
+  const build = config.targets.some((t) => t.kind === TargetKind.etcdTs) ? buildEtcdTs() : 'not built (not measured)';
+
+  const startedAt = new Date();
+  const file: ResultsFile = {
+    format: RESULTS_FORMAT_VERSION,
+    startedAt: startedAt.toISOString(),
+    finishedAt: null,
+    machine: machineInfo(config, build),
+    settings: {
+      runs: config.runs,
+      scale: config.scale,
+      scenarios: config.scenarios,
+      targets: config.targets.map((t) => ({ label: t.label, kind: t.kind })),
+      scenarioTimeoutS: config.scenarioTimeoutMs / 1000,
+      quietMaxWaitS: config.quietMaxWaitMs / 1000,
+      quietBusyPct: config.quietBusyPct,
+      serverFlags: serverArgs('<data-dir>', { client: 0, peer: 0 }),
+    },
+    scenarios: config.scenarios.map((s) => ({
+      name: s,
+      description: SCENARIOS[s].description,
+      unit: SCENARIOS[s].unit,
+    })),
+    results: [],
+  };
+  mkdirSync(config.resultsDir, { recursive: true });
+  const resultsPath = join(
+    config.resultsDir,
+    `${startedAt
+      .toISOString()
+      .replace(/:/g, '-')
+      .replace(/\.\d+Z$/, 'Z')}.json`,
+  );
+  console.log(
+    `# ${config.runs} runs x ${config.scenarios.length} scenarios x ${config.targets.map((t) => t.label).join(',')}, ` +
+      `SCALE=${config.scale}; results: ${relative(process.cwd(), resultsPath)}`,
+  );
+
+  const ctx = { config, server: { etcdPath: config.etcdPath, etcdTsEntry: ETCD_TS_ENTRY } };
+  for (let run = 1; run <= config.runs; run++) {
+    for (const name of config.scenarios) {
+      for (const target of config.targets) {
+        const result = await measureRun(ctx, SCENARIOS[name], target, run);
+        file.results.push(result);
+        writeJson(resultsPath, file);
+        console.log(progressLine(result, config.runs));
+      }
+    }
+  }
+  file.finishedAt = new Date().toISOString();
+  writeJson(resultsPath, file);
+
+  const section = renderSection(file, relative(REPO_ROOT, resultsPath));
+  console.log(`\n${SECTION_HEADING}\n\n${section}`);
+  const pair = config.targets.map((t) => t.kind).join(',') === `${TargetKind.etcd},${TargetKind.etcdTs}`;
+  if (config.readme === ReadmeMode.always || (config.readme === ReadmeMode.auto && pair)) {
+    writeFileSync(README, replaceSection(readFileSync(README, 'utf8'), SECTION_HEADING, section));
+    console.log(`# ${relative(process.cwd(), README)}: "${SECTION_HEADING.slice(3)}" updated`);
+  }
+  return 0;
+}
+
+/**
+ * Runs `npm run build`. The tree is shared with work in progress, so a build whose type check
+ * fails but which emitted a fresh dist/bin/etcd-ts.js is measured anyway, with a note; no
+ * fresh entry point is an error.
+ */
+function buildEtcdTs(): string {
+  console.log('# npm run build');
+  const t0 = Date.now();
+  const r = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const fresh = existsSync(ETCD_TS_ENTRY) && statSync(ETCD_TS_ENTRY).mtimeMs >= t0 - 1000;
+  if (!fresh) throw new Error(`npm run build (exit ${r.status ?? r.signal}) did not write ${ETCD_TS_ENTRY}`);
+  if (r.status === 0) return 'npm run build: ok';
+  const note = `npm run build exited ${r.status ?? r.signal} (type errors); the JavaScript it emitted was measured`;
+  console.error(`# ${note}`);
+  return note;
+}
+
+function machineInfo(config: BenchConfig, etcdTsBuild: string): MachineInfo {
+  const run = (cmd: string, args: string[]): string => {
+    const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : '';
+  };
+  let os = 'Linux';
+  try {
+    os = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os;
+  } catch {
+    // not every Linux has /etc/os-release
+  }
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  return {
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cpus: cpus().length,
+    memTotalBytes: totalmem(),
+    os,
+    kernel: release(),
+    node: process.version,
+    etcdVersion: parseEtcdVersion(run(config.etcdPath, ['--version'])) ?? 'unknown',
+    tool: "etcd's tools/benchmark 3.4.23",
+    etcdTsVersion: pkg.version,
+    etcdTsCommit: run('git', ['rev-parse', '--short', 'HEAD']) || 'unknown',
+    etcdTsBuild,
+  };
+}
+
+function writeJson(path: string, file: ResultsFile): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+function progressLine(r: RunResult, runs: number): string {
+  const head = `[${r.run}/${runs}] ${r.scenario.padEnd(15)} ${r.target.padEnd(8)}`;
+  if (r.status !== 'ok') return `${head} n/a: ${(r.error ?? '').split('\n')[0]}`;
+  const parts = [
+    `${fmtInt(r.opsPerSec ?? 0).padStart(8)} ops/s`,
+    `p50 ${r.p50Ms === null ? '-' : fmtSig(r.p50Ms)} ms`,
+    `p99 ${r.p99Ms === null ? '-' : fmtSig(r.p99Ms)} ms`,
+    `cpu ${r.serverCpuUsPerOp === null ? '-' : fmtSig(r.serverCpuUsPerOp)} µs/op`,
+    `rss ${r.serverPeakRssBytes === null ? '-' : fmtMiB(r.serverPeakRssBytes)} MiB`,
+    `other ${r.otherPct === null ? '-' : Math.round(r.otherPct)}%`,
+  ];
+  if (r.quietWaitS >= 2) parts.push(`waited ${Math.round(r.quietWaitS)} s for quiet`);
+  if (r.errors > 0) parts.push(`${r.errors} errors`);
+  if (r.load !== null) {
+    const l = r.load;
+    parts.push(
+      `data ${fmtMiB(l.dataDirBytes)} MiB`,
+      `restart ${l.restartMs === null ? '-' : fmtSig(l.restartMs / 1000)} s`,
+      `keys ${l.keyCountAfterRestart ?? '-'}`,
+    );
+    if (l.error !== null) parts.push(`(${l.error})`);
+  }
+  return `${head} ${parts.join('  ')}`;
+}
+
+/** On SIGINT/SIGTERM: kill the servers this process started and remove their temp dirs. */
+function onSignal(signal: NodeJS.Signals): void {
+  for (const s of liveServers()) {
+    try {
+      process.kill(s.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const child of liveTools) child.kill('SIGKILL');
+  for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+  console.error(`bench: interrupted by ${signal}`);
+  process.exit(130);
+}
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    console.error(`bench: ${err.message}`);
+    for (const s of liveServers()) void s.stop();
+    process.exitCode = 1;
+  },
+);
