@@ -20,7 +20,9 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/d
   systemctl stop etcd || true
 fi
 
-npm ci --no-audit --no-fund
+# `npm ci` refuses a lock file that lacks the optional packages of other platforms, which a
+# registry mirror serving only this platform cannot resolve; `npm install` honours the lock.
+npm install --no-audit --no-fund
 npm run typecheck
 npm run lint
 if npm run | grep -q 'proto:check'; then npm run proto:check; fi
