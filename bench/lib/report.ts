@@ -201,8 +201,10 @@ export function renderSection(file: ResultsFile, resultsPath: string): string {
     out.push(metricTable(file, main, COST), '');
   }
   if (st.scenarios.includes('load_1m')) {
+    const keys = file.results.find((r) => r.scenario === 'load_1m' && r.load !== null)?.load?.keys;
     out.push(
-      `1 million keys (${file.scenarios.find((s) => s.name === 'load_1m')?.description ?? ''}):`,
+      `${keys === undefined ? 'load_1m' : `${fmtInt(keys)} keys`} loaded with ` +
+        '`put --conns 10 --clients 100 --sequential-keys --val-size 256`, then a clean stop and a restart on the same data dir:',
       '',
       loadTable(file),
       '',
