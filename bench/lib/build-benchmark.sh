@@ -41,6 +41,8 @@ if [ ! -d "$SRC/tools/benchmark" ]; then
   echo "deb-src $MIRROR $SUITE main" >"$APT_DIR/sources.list"
   APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
     -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
+  # As root, apt drops to the _apt user, who cannot write into BUILD_DIR; download as root instead.
+  [ "$(id -u)" -ne 0 ] || APT_OPTS+=(-o "APT::Sandbox::User=root")
   apt-get "${APT_OPTS[@]}" update >/dev/null
   (cd "$BUILD_DIR/src" && apt-get "${APT_OPTS[@]}" source --download-only "etcd=$VERSION" >/dev/null)
   tar -xzf "$BUILD_DIR/src/etcd_$UPSTREAM.orig.tar.gz" -C "$BUILD_DIR/src"
