@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Channel } from '../../src/client/channel.ts';
+import { Channel, GrpcCallError, Status } from '../../src/client/channel.ts';
 import { KVService, RangeRequest } from '../../src/proto/index.ts';
 import { freePort } from './ports.ts';
 
@@ -216,6 +216,10 @@ export class Member {
         await this.currentChannel.unary(KVService.Range, probe, { timeoutMs: READY_PROBE_TIMEOUT_MS });
         return;
       } catch (err) {
+        // A server that does not have the method will not get it by waiting.
+        if (err instanceof GrpcCallError && err.code === Status.UNIMPLEMENTED) {
+          throw new Error(`${this.kind} member ${this.name} does not serve KV Range: ${err.message}`);
+        }
         lastError = err;
       }
       await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
