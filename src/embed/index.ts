@@ -4,6 +4,7 @@ import { GrpcServer } from '../api/grpc/index.ts';
 import { addEtcdEndpoints, type HealthCheck, type HealthReport, HttpRouter } from '../api/http.ts';
 import { allMethods } from '../proto/services.ts';
 import { ConfigError, maxReceiveMessageBytes, resolveConfig, type ServerConfig } from '../server/config.ts';
+import { opensslCipherSuite } from '../server/config-values.ts';
 import { type DataDirLayout, openDataDir } from '../server/datadir.ts';
 import { createLogger, type Logger } from '../server/logger.ts';
 import { VERSION } from '../version.ts';
@@ -298,6 +299,7 @@ function tlsOptions(config: ServerConfig, side: 'client' | 'peer'): TlsOptions |
     requestCert: c.certAuth,
     rejectUnauthorized: c.certAuth,
   };
+  if (config.cipherSuites.length > 0) options.ciphers = config.cipherSuites.map(opensslCipherSuite).join(':');
   if (config.tlsMaxVersion !== '') options.maxVersion = config.tlsMaxVersion === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2';
   if (c.ca !== '') options.ca = read(c.ca, `${c.prefix}trusted-ca-file`);
   if (c.crl !== '') options.crl = read(c.crl, side === 'client' ? 'client-crl-file' : 'peer-crl-file');

@@ -410,7 +410,7 @@ export const FLAGS: readonly FlagSpec[] = Object.freeze([
     'cipherSuites',
     K.Strings,
     '',
-    'Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Node.js).',
+    'Comma-separated list of supported TLS cipher suites between client/server and peers, by their Go names (empty will be auto-populated by Node.js).',
   ),
   flag(
     Security,

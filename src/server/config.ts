@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { VERSION } from '../version.ts';
 import { FLAGS, FlagKind, type FlagSpec, flagByName, flagToEnv, helpText } from './config-flags.ts';
 import {
+  opensslCipherSuite,
   parseEtcdUrl,
   parseGoBool,
   parseGoDuration,
@@ -533,6 +534,13 @@ function validate(c: ServerConfig): void {
     c.peerCertFile === '' ? 'peer-cert-file' : 'peer-key-file',
   );
   for (const out of c.logOutputs) need(out !== '', '--log-outputs has an empty entry', 'log-outputs');
+  for (const suite of c.cipherSuites) {
+    try {
+      opensslCipherSuite(suite);
+    } catch (err) {
+      throw new ConfigError(`invalid value for flag --cipher-suites: ${(err as Error).message}`, 'cipher-suites');
+    }
+  }
 }
 
 /** etcd's checkBindURLs: a listen URL names an IP address or `localhost`, not a host name. */

@@ -300,6 +300,7 @@ describe('invalid values name the flag', () => {
       /TLS key\/cert \(--cert-file, --key-file\) must be provided/,
     ],
     [['--cert-file=/c.pem'], {}, 'key-file', /--cert-file and --key-file must be given together/],
+    [['--cipher-suites=TLS_FAKE'], {}, 'cipher-suites', /unexpected TLS cipher suite "TLS_FAKE"/],
   ];
   for (const [argv, env, flag, pattern] of cases) {
     test(`${[...argv, ...Object.keys(env)].join(' ')} -> --${flag}`, () => {

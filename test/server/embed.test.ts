@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { GrpcStatus } from '../../src/api/errors.ts';
 import { DataDirError, type MemberService, startMember } from '../../src/embed/index.ts';
 import { allMethods, KVService, RangeResponse } from '../../src/proto/index.ts';
 import { createSilentLogger } from '../../src/server/logger.ts';
-import { call, frame, openCall } from './grpc-helpers.ts';
+import { call, frame, openCall, selfSignedCert } from './grpc-helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'etcd-ts-embed-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -160,4 +160,53 @@ test('a failure while starting releases everything already opened', async () => 
     { logger: createSilentLogger() },
   );
   await ok.close();
+});
+
+test('https client URLs with the TLS flags: certificate, Go cipher suite names, TLS version bounds', async () => {
+  const dir = join(root, 'tls');
+  mkdirSync(dir);
+  const { cert, key } = selfSignedCert(dir);
+  const member = await startMember(
+    {
+      name: 'tls',
+      dataDir: join(root, 'tls-data'),
+      listenClientUrls: ['https://127.0.0.1:0'],
+      listenPeerUrls: LOOPBACK,
+      certFile: cert,
+      keyFile: key,
+      cipherSuites: ['TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384'],
+      tlsMaxVersion: 'TLS1.2',
+    },
+    { logger: createSilentLogger() },
+  );
+  try {
+    assert.match(member.clientUrls[0]!, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const session = connect(member.clientUrls[0]!, { ca: readFileSync(cert) });
+    session.on('error', () => {});
+    try {
+      const r = await call(session, KVService.Range.path, ['']);
+      assert.equal(r.status, GrpcStatus.UNIMPLEMENTED);
+      const socket = session.socket as unknown as { getCipher(): { name: string }; getProtocol(): string };
+      assert.equal(socket.getProtocol(), 'TLSv1.2');
+      assert.equal(socket.getCipher().name, 'ECDHE-ECDSA-AES256-GCM-SHA384');
+    } finally {
+      session.destroy();
+    }
+  } finally {
+    await member.close();
+  }
+  await assert.rejects(
+    startMember(
+      {
+        name: 'tls2',
+        dataDir: join(root, 'tls2'),
+        listenClientUrls: ['https://127.0.0.1:0'],
+        listenPeerUrls: LOOPBACK,
+        certFile: join(dir, 'missing.pem'),
+        keyFile: key,
+      },
+      { logger: createSilentLogger() },
+    ),
+    /cannot read --cert-file/,
+  );
 });

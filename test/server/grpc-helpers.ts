@@ -2,6 +2,7 @@
  * A raw gRPC client over node:http2 for testing the server framework byte by byte, and
  * hand-made method descriptors whose messages are UTF-8 strings.
  */
+import { execFileSync } from 'node:child_process';
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
@@ -11,6 +12,7 @@ import {
   type IncomingHttpHeaders,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { decodeGrpcMessage, encodeFrame, type GrpcServer, type MethodDescriptor } from '../../src/api/grpc/index.ts';
 
 export function textMethod(
@@ -149,4 +151,34 @@ export async function startGrpc(grpc: GrpcServer): Promise<TestServer> {
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A self-signed EC certificate for 127.0.0.1, written by the openssl command into `dir`. */
+export function selfSignedCert(dir: string): { cert: string; key: string } {
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
 }

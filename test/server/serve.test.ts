@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, connect as netConnect } from 'node:net';
@@ -11,7 +10,7 @@ import { GrpcStatus } from '../../src/api/errors.ts';
 import { GrpcServer } from '../../src/api/grpc/index.ts';
 import { addEtcdEndpoints, type HealthReport, HttpRouter } from '../../src/api/http.ts';
 import { MultiplexServer } from '../../src/embed/serve.ts';
-import { call, delay, textMethod } from './grpc-helpers.ts';
+import { call, delay, selfSignedCert, textMethod } from './grpc-helpers.ts';
 
 const Echo = textMethod('/test.Echo/Unary', false, false);
 
@@ -206,6 +205,9 @@ describe('listeners', () => {
     try {
       const a = await server.listen('http://127.0.0.1:0');
       const b = await server.listen('http://localhost:0');
+      const all = await server.listen('http://0.0.0.0:0');
+      assert.match(all.url, /^http:\/\/0\.0\.0\.0:[1-9]\d*$/);
+      assert.equal((await get(all.url.replace('0.0.0.0', '127.0.0.1'), '/version')).status, 200);
       const socketPath = join(dir, 'etcd.sock');
       const u = await server.listen(`unix://${socketPath}`);
       assert.equal(u.url, `unix://${socketPath}`);
@@ -245,23 +247,7 @@ describe('listeners', () => {
   test('https: ALPN h2 for gRPC and HTTP/1.1 on the same TLS port', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'etcd-ts-tls-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ]),
-      { stdio: 'ignore' },
-    );
-    const { readFileSync } = await import('node:fs');
+    const { cert, key } = selfSignedCert(dir);
     const grpc = new GrpcServer();
     grpc.addMethod(Echo, (req: string) => `tls:${req}`);
     const server = new MultiplexServer({

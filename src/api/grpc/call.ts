@@ -108,7 +108,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   /** Unary request methods: the handler has been given its request. */
   #started = false;
   // Streaming requests: a queue with a moving head, bounded by INBOUND_QUEUE_MAX (then paused).
-  #queue: unknown[] = [];
+  #queue: unknown[] | null = null;
   #queueHead = 0;
   #inboundEnded = false;
   #inboundAbandoned = false;
@@ -160,10 +160,11 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   // ---- responses ----
 
   write(message: unknown): boolean {
-    if (this.#done) return false;
+    const stream = this.#stream;
+    // A reset stream is destroyed before its 'close' event marks the call done.
+    if (this.#done || stream.destroyed) return false;
     const bytes = this.#encode(message);
     if (bytes === null) return false;
-    const stream = this.#stream;
     if (!this.#headersSent) {
       this.#headersSent = true;
       stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
@@ -329,7 +330,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   next(): Promise<IteratorResult<unknown>> {
     if (this.#endError !== null) return Promise.reject(this.#endError);
     const queue = this.#queue;
-    if (this.#queueHead < queue.length) {
+    if (queue !== null && this.#queueHead < queue.length) {
       const value = queue[this.#queueHead];
       queue[this.#queueHead++] = undefined;
       if (this.#queueHead === queue.length) {
@@ -352,7 +353,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   /** The handler stopped reading (`break` out of `for await`): later requests are dropped. */
   return(): Promise<IteratorResult<unknown>> {
     this.#inboundAbandoned = true;
-    this.#queue.length = 0;
+    this.#queue = null;
     this.#queueHead = 0;
     if (this.#paused) {
       this.#paused = false;
@@ -430,8 +431,9 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
       reader.resolve({ value: request, done: false });
       return;
     }
-    this.#queue.push(request);
-    if (!this.#paused && this.#queue.length - this.#queueHead >= INBOUND_QUEUE_MAX) {
+    const queue = (this.#queue ??= []);
+    queue.push(request);
+    if (!this.#paused && queue.length - this.#queueHead >= INBOUND_QUEUE_MAX) {
       this.#paused = true;
       this.#stream.pause();
     }
@@ -454,7 +456,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     }
     this.#inboundEnded = true;
     const reader = this.#reader;
-    if (reader !== null && this.#queueHead === this.#queue.length) {
+    if (reader !== null && (this.#queue === null || this.#queueHead === this.#queue.length)) {
       this.#reader = null;
       reader.resolve(ITERATION_DONE);
     }
