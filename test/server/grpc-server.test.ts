@@ -14,6 +14,7 @@ const Fail = textMethod('/test.Echo/Fail', false, false);
 const Slow = textMethod('/test.Echo/Slow', false, false);
 const Flood = textMethod('/test.Echo/Flood', false, true);
 const Declared = textMethod('/test.Echo/Declared', false, false);
+const Lazy = textMethod('/test.Echo/Lazy', true, false);
 
 const MAX_RECEIVE = 64 * 1024;
 
@@ -22,6 +23,7 @@ describe('GrpcServer over node:http2', () => {
   const cancelled: { reason: unknown }[] = [];
   const handlerErrors: string[] = [];
   let floodPaused = 0;
+  let lazyGate: () => void = () => {};
 
   before(async () => {
     const grpc = new GrpcServer({
@@ -66,6 +68,18 @@ describe('GrpcServer over node:http2', () => {
           await c.drain();
         }
       }
+    });
+    grpc.addMethod(Lazy, async (reqs: AsyncIterable<string>) => {
+      await new Promise<void>((resolve) => {
+        lazyGate = resolve;
+      });
+      let count = 0;
+      let bytes = 0;
+      for await (const r of reqs) {
+        count++;
+        bytes += r.length;
+      }
+      return `${count}/${bytes}`;
     });
     grpc.declareMethods([Declared, Echo]);
     t = await startGrpc(grpc);
@@ -243,6 +257,21 @@ describe('GrpcServer over node:http2', () => {
     assert.equal(r.status, 0);
     assert.equal(r.messages.length, 400);
     assert.ok(floodPaused > before, 'the handler saw write() return false');
+  });
+
+  test('a handler that does not read pauses the request stream; nothing is lost when it reads', async () => {
+    const { stream, result } = openCall(t.session, Lazy.path);
+    const message = frame('m'.repeat(1024));
+    for (let i = 0; i < 2000; i++) stream.write(message);
+    stream.end();
+    await delay(150);
+    // 2 MB against a 64-message queue and a 64 KiB window: the server stops reading, so
+    // most of it is still waiting on the client side.
+    assert.ok(stream.writableLength > 1024 * 1024, `client still holds ${stream.writableLength} bytes`);
+    lazyGate();
+    const r = await result;
+    assert.equal(r.status, 0);
+    assert.deepEqual(r.messages, [`2000/${2000 * 1024}`]);
   });
 
   test('gzip-compressed requests are inflated; unknown encodings and bad flags are refused', async () => {
