@@ -63,6 +63,8 @@ export interface Member {
   readonly config: ServerConfig;
   /** Client URLs as bound (a port 0 in the configuration is replaced by the actual port). */
   readonly clientUrls: readonly string[];
+  /** URLs serving only the HTTP endpoints (`--listen-client-http-urls`), as bound. */
+  readonly clientHttpUrls: readonly string[];
   readonly peerUrls: readonly string[];
   readonly metricsUrls: readonly string[];
   readonly dataDir: DataDirLayout;
@@ -188,6 +190,7 @@ export async function startMember(
 
     const clientUrls = Object.freeze(clientListeners.map((l) => l.url));
     const peerUrls = Object.freeze(peerListeners.map((l) => l.url));
+    const clientHttpUrls = Object.freeze(httpListeners.map((l) => l.url));
     const metricsUrls = Object.freeze(metricsListeners.map((l) => l.url));
     logger.info(
       {
@@ -200,7 +203,7 @@ export async function startMember(
       'now serving peer/client/metrics',
     );
     for (const url of peerUrls) logger.info({ address: hostPort(url) }, 'serving peer traffic');
-    for (const url of [...clientUrls, ...httpListeners.map((l) => l.url)]) {
+    for (const url of [...clientUrls, ...clientHttpUrls]) {
       if (url.startsWith('https') || url.startsWith('unixs')) {
         logger.info({ address: hostPort(url) }, 'serving client traffic securely');
       } else {
@@ -215,6 +218,7 @@ export async function startMember(
       name: config.name,
       config,
       clientUrls,
+      clientHttpUrls,
       peerUrls,
       metricsUrls,
       dataDir,

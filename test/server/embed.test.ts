@@ -210,3 +210,30 @@ test('https client URLs with the TLS flags: certificate, Go cipher suite names, 
     /cannot read --cert-file/,
   );
 });
+
+test('--listen-client-http-urls moves the HTTP endpoints off the gRPC URLs', async () => {
+  const member = await startMember(
+    {
+      name: 'split',
+      dataDir: join(root, 'split'),
+      listenClientUrls: LOOPBACK,
+      listenClientHttpUrls: LOOPBACK,
+      listenPeerUrls: LOOPBACK,
+    },
+    { logger: createSilentLogger() },
+  );
+  try {
+    const grpcUrl = member.clientUrls[0]!;
+    assert.equal((await fetch(`${grpcUrl}/version`)).status, 404);
+    const session = connect(grpcUrl);
+    session.on('error', () => {});
+    const r = await call(session, KVService.Range.path, ['']);
+    session.destroy();
+    assert.equal(r.status, GrpcStatus.UNIMPLEMENTED);
+    const httpUrl = member.clientHttpUrls[0]!;
+    assert.notEqual(httpUrl, grpcUrl);
+    assert.deepEqual(await (await fetch(`${httpUrl}/version`)).json(), { etcdserver: '3.5.0', etcdcluster: '3.5.0' });
+  } finally {
+    await member.close();
+  }
+});
