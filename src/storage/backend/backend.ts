@@ -1,0 +1,700 @@
+// The backend: one LMDB environment with etcd's buckets, written through a batch transaction.
+// See README.md in this folder for the file layout, the batching contract and defragmentation.
+
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import { BUCKET_COUNT, BUCKET_IDS_BY_NAME, BUCKET_NAMES, type BucketName, bucketId } from './buckets.ts';
+import { latin1 } from './bytes.ts';
+import { crc32c } from './crc32c.ts';
+import {
+  BackendClosedError,
+  BackendCorruptError,
+  BackendNotEmptyError,
+  CommitFailedError,
+  InvalidKeyError,
+  InvalidOptionError,
+  InvalidValueError,
+  UnknownBucketError,
+} from './errors.ts';
+import { PendingBatch, type PendingBucket, type PendingEntry } from './pending.ts';
+import { SNAPSHOT_CHUNK_BYTES, SnapshotReader, SnapshotWriter } from './snapshot.ts';
+
+/** etcd's --backend-batch-interval default. */
+export const DEFAULT_BATCH_INTERVAL_MS = 100;
+/** etcd's --backend-batch-limit default. */
+export const DEFAULT_BATCH_LIMIT = 10_000;
+/** The longest key LMDB (as built by the lmdb package) accepts. */
+export const MAX_KEY_BYTES = 1978;
+
+const CURRENT_FILE = 'CURRENT';
+const DATA_FILE_PATTERN = /^data-(\d{1,15})\.mdb$/;
+/** LMDB flags for transactionSync: commit now, let the fsync of the commit overlap (lmdb's overlappingSync). */
+const TXN_COMMIT_ASYNC_FLUSH = 0x10002;
+/** LMDB flags for transactionSync: commit and fsync before returning. */
+const TXN_COMMIT_DURABLE = 0x2;
+/** Entries read per slice when iterating a snapshot; the event loop runs between slices. */
+const ITERATE_SLICE_ENTRIES = 4096;
+/** Catch-up rounds of a defragmentation before it switches files regardless of the tail's size. */
+const DEFRAG_CATCH_UP_ROUNDS_MAX = 8;
+/** A defragmentation switches files once at most this many batches remain to replay. */
+const DEFRAG_SWITCH_BATCHES_MAX = 2;
+
+export interface BackendOptions {
+  /** Directory of the backend; created if missing. Holds CURRENT and data-<generation>.mdb. */
+  dir: string;
+  /** Commit the pending batch this long after its first write (default 100 ms). */
+  batchIntervalMs?: number;
+  /** Commit the pending batch once it holds this many writes (default 10 000). */
+  batchLimit?: number;
+}
+
+export interface BackendSize {
+  /** Size of the data file on disk. */
+  sizeBytes: number;
+  /** Bytes of the pages that hold data (the rest is free pages LMDB reuses; defragment() returns them). */
+  sizeInUseBytes: number;
+}
+
+/** Parallel arrays of keys and values in key order. */
+export interface BucketEntries {
+  keys: Uint8Array[];
+  values: Uint8Array[];
+}
+
+/** Decides whether hash() leaves a key out. */
+export type HashIgnore = (bucket: BucketName, key: Uint8Array) => boolean;
+
+/** An open LMDB environment and its bucket handles. */
+class EnvHandle {
+  readonly file: string;
+  readonly env: RootDatabase;
+  readonly dbs: Database<Uint8Array, Uint8Array>[];
+  /** Snapshot readers (streams, hashes) using this environment. */
+  refs = 0;
+  /** Replaced by a defragmented copy: close once the last reader is done. */
+  retired = false;
+
+  constructor(file: string) {
+    this.file = file;
+    this.env = open({
+      path: file,
+      noSubdir: true,
+      maxDbs: BUCKET_COUNT + 4,
+      keyEncoding: 'binary',
+      encoding: 'binary',
+    });
+    this.dbs = BUCKET_NAMES.map((name) =>
+      this.env.openDB<Uint8Array, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'binary' }),
+    );
+  }
+
+  async close(): Promise<void> {
+    // lmdb's close() does not wait for an overlapping fsync by itself.
+    await this.env.flushed;
+    await this.env.close();
+  }
+}
+
+type BackendState = 'open' | 'closing' | 'closed';
+
+/**
+ * The storage backend. Writes go to a pending batch and reach LMDB in one transaction per batch,
+ * committed `batchIntervalMs` after the batch's first write, once it holds `batchLimit` writes
+ * (on the next microtask, never in the middle of synchronous code), or on `forceCommit()`.
+ * Writes made one after another without an await therefore always share an LMDB transaction.
+ * Reads see the pending batch merged over the committed data.
+ *
+ * The backend keeps the keys and values given to put() until they are committed: callers
+ * must not modify them afterwards. Returned buffers must be treated as read-only.
+ */
+export class Backend {
+  readonly dir: string;
+  private readonly batchIntervalMs: number;
+  private readonly batchLimit: number;
+  private handle: EnvHandle;
+  private generation: number;
+  private pending: PendingBatch;
+  private timer: NodeJS.Timeout | null;
+  private commitQueued: boolean;
+  private state: BackendState;
+  private failure: CommitFailedError | null;
+  /** Batches committed while a defragmentation copies the file; replayed into the copy. */
+  private defragLog: PendingBatch[] | null;
+  private defragRun: Promise<void> | null;
+  private closeRun: Promise<void> | null;
+  private readonly streams: Set<AsyncGenerator<Uint8Array, void, undefined>>;
+  private readonly readers: Set<Promise<unknown>>;
+  private readonly envCloses: Set<Promise<void>>;
+  private readonly onTimer: () => void;
+  private readonly onBatchFull: () => void;
+
+  private constructor(dir: string, file: string, generation: number, batchIntervalMs: number, batchLimit: number) {
+    this.dir = dir;
+    this.batchIntervalMs = batchIntervalMs;
+    this.batchLimit = batchLimit;
+    this.handle = new EnvHandle(file);
+    this.generation = generation;
+    this.pending = new PendingBatch();
+    this.timer = null;
+    this.commitQueued = false;
+    this.state = 'open';
+    this.failure = null;
+    this.defragLog = null;
+    this.defragRun = null;
+    this.closeRun = null;
+    this.streams = new Set();
+    this.readers = new Set();
+    this.envCloses = new Set();
+    this.onTimer = () => {
+      this.timer = null;
+      if (this.state === 'open') this.commit();
+    };
+    this.onBatchFull = () => {
+      this.commitQueued = false;
+      if (this.state === 'open' && this.pending.ops >= this.batchLimit) this.commit();
+    };
+  }
+
+  /** Opens (or creates) the backend in `options.dir` (a string is taken as the directory). */
+  static open(options: BackendOptions | string): Backend {
+    const { dir, batchIntervalMs, batchLimit } = checkOptions(typeof options === 'string' ? { dir: options } : options);
+    mkdirSync(dir, { recursive: true });
+    let current = readCurrent(dir);
+    if (current === null) {
+      const stray = dataFiles(dir);
+      if (stray.length > 0) {
+        throw new BackendCorruptError(`${dir} holds ${stray.join(', ')} but no ${CURRENT_FILE} (interrupted restore?)`);
+      }
+      current = dataFileName(0);
+      writeCurrent(dir, current);
+    }
+    for (const name of dataFiles(dir)) if (name !== current) removeDataFile(join(dir, name));
+    const generation = Number(DATA_FILE_PATTERN.exec(current)![1]);
+    return new Backend(dir, join(dir, current), generation, batchIntervalMs, batchLimit);
+  }
+
+  /**
+   * Creates a backend in `options.dir` from a snapshot stream (see snapshotStream()). The
+   * directory must not hold a backend yet. Nothing is left behind if the stream is corrupt.
+   */
+  static async restoreSnapshot(options: BackendOptions, source: AsyncIterable<Uint8Array>): Promise<Backend> {
+    const { dir } = checkOptions(options);
+    mkdirSync(dir, { recursive: true });
+    if (readCurrent(dir) !== null) throw new BackendNotEmptyError(dir);
+    for (const name of dataFiles(dir)) removeDataFile(join(dir, name));
+    const name = dataFileName(0);
+    const handle = new EnvHandle(join(dir, name));
+    try {
+      const reader = new SnapshotReader();
+      for await (const chunk of source) {
+        reader.push(chunk);
+        if (reader.keys.length === 0) continue;
+        handle.env.transactionSync(() => {
+          for (let i = 0; i < reader.keys.length; i++) {
+            handle.dbs[reader.buckets[i]!]!.put(reader.keys[i]!, reader.values[i]!);
+          }
+        }, TXN_COMMIT_ASYNC_FLUSH as never);
+        reader.drain();
+      }
+      reader.end();
+      await handle.close();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      removeDataFile(handle.file);
+      throw err;
+    }
+    writeCurrent(dir, name);
+    return Backend.open(options);
+  }
+
+  /** The value of `key` in `bucket`, pending writes included. */
+  get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
+    const id = this.bucketOf(bucket);
+    if (!(key instanceof Uint8Array)) throw new InvalidKeyError('not a Uint8Array');
+    this.assertReadable();
+    if (key.length === 0 || key.length > MAX_KEY_BYTES) return undefined;
+    const pb = this.pending.buckets[id]!;
+    if (pb.size > 0) {
+      const entry = pb.get(latin1(key));
+      if (entry !== undefined) return entry.value ?? undefined;
+    }
+    return this.handle.dbs[id]!.getBinary(key);
+  }
+
+  /**
+   * Keys and values of `bucket` in key order, pending writes included: with `end` undefined
+   * just `start`; with `end` null every key >= start; otherwise start <= key < end. At most
+   * `limit` entries when limit > 0.
+   */
+  range(bucket: BucketName, start: Uint8Array, end?: Uint8Array | null, limit = 0): BucketEntries {
+    const id = this.bucketOf(bucket);
+    if (!(start instanceof Uint8Array)) throw new InvalidKeyError('range start is not a Uint8Array');
+    if (end !== undefined && end !== null && !(end instanceof Uint8Array)) {
+      throw new InvalidKeyError('range end is not a Uint8Array');
+    }
+    this.assertReadable();
+    const keys: Uint8Array[] = [];
+    const values: Uint8Array[] = [];
+    if (end === undefined) {
+      const value = this.get(bucket, start);
+      if (value !== undefined) {
+        keys.push(start);
+        values.push(value);
+      }
+      return { keys, values };
+    }
+    if (end !== null && Buffer.compare(start, end) >= 0) return { keys, values };
+    const max = limit > 0 ? limit : Number.POSITIVE_INFINITY;
+    const pb = this.pending.buckets[id]!;
+    const db = this.handle.dbs[id]!;
+    const opts: { start?: Uint8Array; end?: Uint8Array; limit?: number } = {};
+    if (start.length > 0) opts.start = start;
+    if (end !== null) opts.end = end;
+    if (pb.size === 0) {
+      if (limit > 0) opts.limit = limit;
+      for (const entry of db.getRange(opts)) {
+        keys.push(entry.key);
+        values.push(entry.value);
+      }
+      return { keys, values };
+    }
+    const sorted = pb.sorted();
+    let pi = start.length > 0 ? pb.lowerBound(latin1(start)) : 0;
+    const pEnd = end === null ? sorted.length : pb.lowerBound(latin1(end));
+    outer: for (const entry of db.getRange(opts)) {
+      let cmp = 1;
+      while (pi < pEnd) {
+        const p = sorted[pi]!;
+        cmp = Buffer.compare(p.key, entry.key);
+        if (cmp > 0) break;
+        pi++;
+        if (p.value !== null) {
+          keys.push(p.key);
+          values.push(p.value);
+          if (keys.length >= max) break outer;
+        }
+        if (cmp === 0) break;
+      }
+      if (cmp !== 0) {
+        keys.push(entry.key);
+        values.push(entry.value);
+        if (keys.length >= max) break;
+      }
+    }
+    while (pi < pEnd && keys.length < max) {
+      const p = sorted[pi++]!;
+      if (p.value !== null) {
+        keys.push(p.key);
+        values.push(p.value);
+      }
+    }
+    return { keys, values };
+  }
+
+  put(bucket: BucketName, key: Uint8Array, value: Uint8Array): void {
+    const id = this.bucketOf(bucket);
+    checkKey(key);
+    if (!(value instanceof Uint8Array)) throw new InvalidValueError('not a Uint8Array');
+    this.assertWritable();
+    this.pending.buckets[id]!.set(latin1(key), key, value);
+    this.noteWrite();
+  }
+
+  delete(bucket: BucketName, key: Uint8Array): void {
+    const id = this.bucketOf(bucket);
+    checkKey(key);
+    this.assertWritable();
+    this.pending.buckets[id]!.set(latin1(key), key, null);
+    this.noteWrite();
+  }
+
+  /** Commits the pending batch now. The commit is visible at once; its fsync runs in the background. */
+  forceCommit(): void {
+    this.assertWritable();
+    this.commit();
+  }
+
+  /** Resolves once everything committed so far is on disk. */
+  async sync(): Promise<void> {
+    this.assertReadable();
+    await this.handle.env.flushed;
+  }
+
+  size(): BackendSize {
+    this.assertReadable();
+    const handle = this.handle;
+    const stats = handle.env.getStats() as LmdbStats;
+    let pages = 2 + statPages(stats.root) + statPages(stats.free);
+    for (const db of handle.dbs) pages += statPages(db.getStats() as LmdbStats);
+    const sizeBytes = statSync(handle.file).size;
+    return { sizeBytes, sizeInUseBytes: Math.min(sizeBytes, pages * stats.pageSize) };
+  }
+
+  /**
+   * Compacts the data file online: LMDB copies the file with compaction in a background thread
+   * while reads and writes go on against the current file; batches committed meanwhile are
+   * replayed into the copy in catch-up rounds; then, in one synchronous step, the last batches
+   * are replayed, the copy is fsynced, CURRENT is switched to it and the backend uses it.
+   * Readers and writers never wait; only that last step holds the event loop (see README.md).
+   * Concurrent calls share one run.
+   */
+  defragment(): Promise<void> {
+    this.assertWritable();
+    if (this.defragRun === null) {
+      this.defragRun = this.runDefragment().finally(() => {
+        this.defragRun = null;
+      });
+    }
+    return this.defragRun;
+  }
+
+  /**
+   * A consistent snapshot of every bucket as a byte stream (format in snapshot.ts), in chunks
+   * of `chunkBytes`. The pending batch is committed and an LMDB read transaction is taken when
+   * iteration starts; it is held until the stream ends, so memory stays bounded by a few chunks
+   * whatever the size of the backend. Consume it to the end or call return().
+   */
+  snapshotStream(chunkBytes = SNAPSHOT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
+    this.assertWritable();
+    const stream = this.streamSnapshot(chunkBytes);
+    this.streams.add(stream);
+    return stream;
+  }
+
+  /**
+   * CRC-32C of every bucket, as etcd's backend hash: buckets in name order, each its name then
+   * its keys and values, except the keys `ignore` leaves out. Commits the pending batch and
+   * hashes that state under a read transaction, yielding to the event loop between slices.
+   */
+  hash(ignore?: HashIgnore): Promise<number> {
+    this.assertWritable();
+    this.commit();
+    const handle = this.acquire();
+    const txn = handle.env.useReadTransaction();
+    const run = this.hashUnder(handle, txn, ignore).finally(() => {
+      txn.done();
+      this.release(handle);
+      this.readers.delete(run);
+    });
+    this.readers.add(run);
+    return run;
+  }
+
+  /** Commits what is pending, waits for it to reach the disk and closes LMDB. */
+  close(): Promise<void> {
+    if (this.closeRun === null) this.closeRun = this.runClose();
+    return this.closeRun;
+  }
+
+  private async runClose(): Promise<void> {
+    if (this.state === 'open' && this.failure === null) this.commit();
+    this.state = 'closing';
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.defragRun !== null) await this.defragRun.catch(() => {});
+    for (const stream of this.streams) await stream.return(undefined).catch(() => {});
+    await Promise.allSettled(this.readers);
+    this.state = 'closed';
+    await this.handle.close();
+    await Promise.allSettled(this.envCloses);
+  }
+
+  private commit(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.pending;
+    if (batch.ops === 0) return;
+    try {
+      writeBatches(this.handle, [batch], TXN_COMMIT_ASYNC_FLUSH);
+    } catch (err) {
+      // Keep the batch: reads still see it; writes stop until the member restarts.
+      this.failure = new CommitFailedError(err);
+      throw this.failure;
+    }
+    this.pending = new PendingBatch();
+    if (this.defragLog !== null) this.defragLog.push(batch);
+  }
+
+  private noteWrite(): void {
+    const ops = ++this.pending.ops;
+    if (this.timer === null) {
+      this.timer = setTimeout(this.onTimer, this.batchIntervalMs);
+      this.timer.unref();
+    }
+    if (ops >= this.batchLimit && !this.commitQueued) {
+      this.commitQueued = true;
+      queueMicrotask(this.onBatchFull);
+    }
+  }
+
+  private async runDefragment(): Promise<void> {
+    const name = dataFileName(this.generation + 1);
+    const file = join(this.dir, name);
+    removeDataFile(file);
+    this.commit();
+    this.defragLog = [];
+    let copy: EnvHandle | null = null;
+    try {
+      await this.handle.env.backup(file, true);
+      this.assertDefragCanGoOn();
+      copy = new EnvHandle(file);
+      for (let round = 0; round < DEFRAG_CATCH_UP_ROUNDS_MAX; round++) {
+        // Flushing the copy here keeps the fsync in the final, synchronous step small.
+        await copy.env.flushed;
+        this.assertDefragCanGoOn();
+        if (this.defragLog.length <= DEFRAG_SWITCH_BATCHES_MAX) break;
+        const log = this.defragLog;
+        this.defragLog = [];
+        writeBatches(copy, log, TXN_COMMIT_ASYNC_FLUSH);
+      }
+      // The switch: from here to the end of the try block nothing awaits.
+      this.commit();
+      writeBatches(copy, this.defragLog, TXN_COMMIT_DURABLE);
+      this.defragLog = null;
+      writeCurrent(this.dir, name);
+      const old = this.handle;
+      this.handle = copy;
+      this.generation++;
+      old.retired = true;
+      if (old.refs === 0) this.closeRetired(old);
+    } catch (err) {
+      this.defragLog = null;
+      if (copy !== null) await copy.close().catch(() => {});
+      removeDataFile(file);
+      throw err;
+    }
+  }
+
+  private assertDefragCanGoOn(): void {
+    if (this.state !== 'open') throw new BackendClosedError();
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private closeRetired(handle: EnvHandle): void {
+    const run = handle
+      .close()
+      .then(() => removeDataFile(handle.file))
+      .finally(() => this.envCloses.delete(run));
+    this.envCloses.add(run);
+  }
+
+  private acquire(): EnvHandle {
+    const handle = this.handle;
+    handle.refs++;
+    return handle;
+  }
+
+  private release(handle: EnvHandle): void {
+    handle.refs--;
+    if (handle.refs === 0 && handle.retired) this.closeRetired(handle);
+  }
+
+  private async *streamSnapshot(chunkBytes: number): AsyncGenerator<Uint8Array, void, undefined> {
+    let handle: EnvHandle | null = null;
+    let txn: { done(): void } | null = null;
+    try {
+      if (this.state !== 'open') throw new BackendClosedError();
+      if (this.failure !== null) throw this.failure;
+      this.commit();
+      handle = this.acquire();
+      txn = handle.env.useReadTransaction();
+      const writer = new SnapshotWriter(chunkBytes);
+      for (let id = 0; id < BUCKET_COUNT; id++) {
+        const db = handle.dbs[id]!;
+        let after: Uint8Array | null = null;
+        for (;;) {
+          after = readSlice(db, txn, after, (key, value) => writer.writeEntry(id, key, value), chunkBytes);
+          while (writer.ready.length > 0) yield writer.ready.shift()!;
+          if (this.state !== 'open') throw new BackendClosedError();
+          if (after === null) break;
+        }
+      }
+      writer.finish();
+      while (writer.ready.length > 0) yield writer.ready.shift()!;
+    } finally {
+      if (txn !== null) txn.done();
+      if (handle !== null) this.release(handle);
+    }
+  }
+
+  private async hashUnder(handle: EnvHandle, txn: { done(): void }, ignore: HashIgnore | undefined): Promise<number> {
+    let crc = 0;
+    for (const id of BUCKET_IDS_BY_NAME) {
+      const name = BUCKET_NAMES[id]!;
+      crc = crc32c(Buffer.from(name, 'latin1'), crc);
+      let after: Uint8Array | null = null;
+      for (;;) {
+        after = readSlice(
+          handle.dbs[id]!,
+          txn,
+          after,
+          (key, value) => {
+            if (ignore?.(name, key)) return;
+            crc = crc32c(value, crc32c(key, crc));
+          },
+          Number.POSITIVE_INFINITY,
+        );
+        if (after === null) break;
+        await yieldToLoop();
+        if (this.state !== 'open') throw new BackendClosedError();
+      }
+    }
+    return crc;
+  }
+
+  private bucketOf(bucket: BucketName): number {
+    const id = bucketId(bucket);
+    if (id < 0) throw new UnknownBucketError(bucket);
+    return id;
+  }
+
+  private assertReadable(): void {
+    if (this.state === 'closed') throw new BackendClosedError();
+  }
+
+  private assertWritable(): void {
+    if (this.state !== 'open') throw new BackendClosedError();
+    if (this.failure !== null) throw this.failure;
+  }
+}
+
+interface LmdbStats {
+  pageSize: number;
+  treeBranchPageCount: number;
+  treeLeafPageCount: number;
+  overflowPages: number;
+  root: LmdbStats;
+  free: LmdbStats;
+}
+
+function statPages(s: LmdbStats): number {
+  return s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
+}
+
+/**
+ * Feeds entries of `db` after `after` (from the start when null) under `txn` to `onEntry`, up
+ * to ITERATE_SLICE_ENTRIES entries or `budgetBytes` of keys and values. Returns the last key
+ * fed, or null when the bucket is exhausted.
+ */
+function readSlice(
+  db: Database<Uint8Array, Uint8Array>,
+  txn: { done(): void },
+  after: Uint8Array | null,
+  onEntry: (key: Uint8Array, value: Uint8Array) => void,
+  budgetBytes: number,
+): Uint8Array | null {
+  const opts =
+    after === null
+      ? { transaction: txn as never, limit: ITERATE_SLICE_ENTRIES }
+      : { transaction: txn as never, start: after, exclusiveStart: true, limit: ITERATE_SLICE_ENTRIES };
+  let last: Uint8Array | null = null;
+  let n = 0;
+  let bytes = 0;
+  for (const { key, value } of db.getRange(opts)) {
+    onEntry(key, value);
+    last = key;
+    n++;
+    bytes += key.length + value.length;
+    if (bytes >= budgetBytes) return last;
+  }
+  return n < ITERATE_SLICE_ENTRIES ? null : last;
+}
+
+function writeBatches(handle: EnvHandle, batches: PendingBatch[], flags: number): void {
+  if (batches.length === 0) return;
+  handle.env.transactionSync(() => {
+    for (const batch of batches) {
+      for (let id = 0; id < BUCKET_COUNT; id++) writeBucket(handle.dbs[id]!, batch.buckets[id]!);
+    }
+  }, flags as never);
+}
+
+function writeBucket(db: Database<Uint8Array, Uint8Array>, pb: PendingBucket): void {
+  if (pb.size === 0) return;
+  const entries: Iterable<PendingEntry> = pb.entries.values();
+  for (const e of entries) {
+    if (e.value === null) db.remove(e.key);
+    else db.put(e.key, e.value);
+  }
+}
+
+function checkKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array)) throw new InvalidKeyError('not a Uint8Array');
+  if (key.length === 0) throw new InvalidKeyError('empty');
+  if (key.length > MAX_KEY_BYTES) throw new InvalidKeyError(`${key.length} bytes, more than ${MAX_KEY_BYTES}`);
+}
+
+function checkOptions(options: BackendOptions): Required<BackendOptions> {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options must be an object');
+  const { dir } = options;
+  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidOptionError('dir must be a non-empty string');
+  const batchIntervalMs = options.batchIntervalMs ?? DEFAULT_BATCH_INTERVAL_MS;
+  const batchLimit = options.batchLimit ?? DEFAULT_BATCH_LIMIT;
+  if (!Number.isFinite(batchIntervalMs) || batchIntervalMs < 0 || batchIntervalMs > 2 ** 31 - 1) {
+    throw new InvalidOptionError(`batchIntervalMs ${batchIntervalMs} is not a delay in milliseconds`);
+  }
+  if (!Number.isSafeInteger(batchLimit) || batchLimit < 1) {
+    throw new InvalidOptionError(`batchLimit ${batchLimit} is not a positive integer`);
+  }
+  return { dir, batchIntervalMs, batchLimit };
+}
+
+function dataFileName(generation: number): string {
+  return `data-${generation}.mdb`;
+}
+
+function dataFiles(dir: string): string[] {
+  return readdirSync(dir).filter((name) => DATA_FILE_PATTERN.test(name));
+}
+
+function readCurrent(dir: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, CURRENT_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const name = text.trim();
+  if (!DATA_FILE_PATTERN.test(name)) throw new BackendCorruptError(`${CURRENT_FILE} names ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** Points CURRENT at `name` atomically and durably (write, fsync, rename, fsync the directory). */
+function writeCurrent(dir: string, name: string): void {
+  const tmp = join(dir, `${CURRENT_FILE}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeFileSync(fd, `${name}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, CURRENT_FILE));
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+function removeDataFile(file: string): void {
+  rmSync(file, { force: true });
+  rmSync(`${file}-lock`, { force: true });
+}

@@ -1,0 +1,19 @@
+export * from './errors.ts';
+export type {
+  DeleteResult,
+  EventType,
+  HashKVResult,
+  HashResult,
+  KeyValue,
+  MvccEvent,
+  RangeOptions,
+  RangeResult,
+  TxnResult,
+} from './kv.ts';
+export {
+  DEFAULT_COMPACTION_BATCH_LIMIT,
+  DEFAULT_COMPACTION_SLEEP_INTERVAL_MS,
+  MvccStore,
+  type MvccStoreOptions,
+  WriteTxn,
+} from './store.ts';

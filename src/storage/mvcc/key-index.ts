@@ -1,0 +1,219 @@
+// The history of one key, as etcd's keyIndex: a list of generations, each the life of the key
+// from a creation to a deletion. Every generation but the last ends with a tombstone; the last
+// one is empty right after a delete (or while the key has never been written).
+//
+// Revisions are stored flat, [main0, sub0, main1, sub1, ...], in number arrays; the current
+// (last) generation lives in the KeyIndex itself and older ones in `older`, so a key that was
+// never deleted costs one object, one array and its key string.
+
+import type { RevisionSet } from './revision.ts';
+
+/** Shared empty revision list of an empty generation; never mutated. */
+const NO_REVS: number[] = Object.freeze([]) as unknown as number[];
+
+/** A generation that ended with a tombstone (its last revision). */
+export class Generation {
+  ver: number;
+  createdMain: number;
+  createdSub: number;
+  revs: number[];
+
+  constructor(ver: number, createdMain: number, createdSub: number, revs: number[]) {
+    this.ver = ver;
+    this.createdMain = createdMain;
+    this.createdSub = createdSub;
+    this.revs = revs;
+  }
+}
+
+/** What a lookup at a revision found: the revision visible then and its generation's creation and version. */
+export class IndexHit {
+  main = 0;
+  sub = 0;
+  createdMain = 0;
+  createdSub = 0;
+  ver = 0;
+}
+
+// doCompact's second result, read right after the call.
+let foundRevIndex = -1;
+
+export class KeyIndex {
+  /** The key as a latin1 string (see backend/bytes.ts). */
+  readonly key: string;
+  /** The current generation: number of revisions written in it (tombstone included). */
+  ver: number;
+  createdMain: number;
+  createdSub: number;
+  revs: number[];
+  /** Finished generations, oldest first; null when there are none. */
+  older: Generation[] | null;
+
+  constructor(key: string) {
+    this.key = key;
+    this.ver = 0;
+    this.createdMain = 0;
+    this.createdSub = 0;
+    this.revs = NO_REVS;
+    this.older = null;
+  }
+
+  /** True when the key has no revision left (it leaves the index). */
+  isEmpty(): boolean {
+    return this.revs.length === 0 && (this.older === null || this.older.length === 0);
+  }
+
+  /** True when the key exists at the latest revision. */
+  isLive(): boolean {
+    return this.revs.length > 0;
+  }
+
+  /** Records a put at (main, sub), which must be newer than every revision of the key. */
+  put(main: number, sub: number): void {
+    this.assertNewer(main, sub);
+    if (this.revs.length === 0) {
+      this.revs = [main, sub];
+      this.createdMain = main;
+      this.createdSub = sub;
+    } else {
+      this.revs.push(main, sub);
+    }
+    this.ver++;
+  }
+
+  /** Records a delete at (main, sub) and starts an empty generation. False if the key is not live. */
+  tombstone(main: number, sub: number): boolean {
+    if (this.revs.length === 0) return false;
+    this.put(main, sub);
+    const done = new Generation(this.ver, this.createdMain, this.createdSub, this.revs);
+    if (this.older === null) this.older = [done];
+    else this.older.push(done);
+    this.ver = 0;
+    this.createdMain = 0;
+    this.createdSub = 0;
+    this.revs = NO_REVS;
+    return true;
+  }
+
+  /** Seeds an empty index with the first revision found in the backend (etcd's restore). */
+  restore(createdMain: number, main: number, sub: number, ver: number): void {
+    if (!this.isEmpty()) throw new Error(`mvcc: restore into a non-empty key index ${JSON.stringify(this.key)}`);
+    this.revs = [main, sub];
+    this.createdMain = createdMain;
+    this.createdSub = 0;
+    this.ver = ver;
+  }
+
+  /** The revision of the key visible at `atRev`, into `hit`. False when the key did not exist then. */
+  get(atRev: number, hit: IndexHit): boolean {
+    const cg = this.findGeneration(atRev);
+    if (cg < 0) return false;
+    const g = this.generation(cg);
+    const revs = g.revs;
+    for (let i = revs.length - 2; i >= 0; i -= 2) {
+      if (revs[i]! <= atRev) {
+        hit.main = revs[i]!;
+        hit.sub = revs[i + 1]!;
+        hit.createdMain = g.createdMain;
+        hit.createdSub = g.createdSub;
+        hit.ver = g.ver - ((revs.length - i) / 2 - 1);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Drops history older than `atRev`: keeps, per generation still alive at atRev, the last
+   * revision <= atRev (added to `available`), and drops generations that ended before atRev and
+   * a tombstone at atRev itself. As etcd's keyIndex.compact.
+   */
+  compact(atRev: number, available: RevisionSet): void {
+    if (this.isEmpty()) throw new Error(`mvcc: compact an empty key index ${JSON.stringify(this.key)}`);
+    let genIdx = this.doCompact(atRev, available);
+    const revIndex = foundRevIndex;
+    const last = this.older === null ? 0 : this.older.length;
+    const g = this.generation(genIdx);
+    if (g.revs.length > 0) {
+      if (revIndex > 0) g.revs = g.revs.slice(revIndex * 2);
+      if (g.revs.length === 2 && genIdx !== last) {
+        available.delete(g.revs[0]!, g.revs[1]!);
+        genIdx++;
+      }
+    }
+    if (genIdx > 0) this.older = genIdx >= last ? null : this.older!.slice(genIdx);
+  }
+
+  /** Adds to `available` what compact(atRev) would keep, changing nothing (etcd's keyIndex.keep). */
+  keep(atRev: number, available: RevisionSet): void {
+    if (this.isEmpty()) return;
+    const genIdx = this.doCompact(atRev, available);
+    const revIndex = foundRevIndex;
+    const last = this.older === null ? 0 : this.older.length;
+    const revs = this.generation(genIdx).revs;
+    if (revs.length > 0 && revIndex === revs.length / 2 - 1 && genIdx !== last) {
+      available.delete(revs[revIndex * 2]!, revs[revIndex * 2 + 1]!);
+    }
+  }
+
+  /** Number of generations, the current (possibly empty) one included. */
+  get generationCount(): number {
+    return (this.older === null ? 0 : this.older.length) + 1;
+  }
+
+  /** Generation `i`, oldest first; the last one is the current generation (this object). */
+  generation(i: number): Generation | KeyIndex {
+    const older = this.older;
+    return older !== null && i < older.length ? older[i]! : this;
+  }
+
+  /** First generation alive at or after atRev; sets foundRevIndex to its last revision <= atRev (-1 if none). */
+  private doCompact(atRev: number, available: RevisionSet): number {
+    const last = this.older === null ? 0 : this.older.length;
+    let genIdx = 0;
+    let g = this.generation(0);
+    while (genIdx < last) {
+      const tomb = g.revs[g.revs.length - 2]!;
+      if (tomb >= atRev) break;
+      genIdx++;
+      g = this.generation(genIdx);
+    }
+    foundRevIndex = -1;
+    const revs = g.revs;
+    for (let i = revs.length - 2; i >= 0; i -= 2) {
+      if (revs[i]! <= atRev) {
+        available.add(revs[i]!, revs[i + 1]!);
+        foundRevIndex = i / 2;
+        break;
+      }
+    }
+    return genIdx;
+  }
+
+  /** Index of the generation holding the key at atRev, or -1 (etcd's findGeneration). */
+  private findGeneration(atRev: number): number {
+    const older = this.older;
+    const last = older === null ? 0 : older.length;
+    for (let cg = last; cg >= 0; cg--) {
+      const revs = cg === last ? this.revs : older![cg]!.revs;
+      const n = revs.length;
+      if (n === 0) continue;
+      if (cg !== last && revs[n - 2]! <= atRev) return -1;
+      if (revs[0]! <= atRev) return cg;
+    }
+    return -1;
+  }
+
+  private assertNewer(main: number, sub: number): void {
+    let revs = this.revs;
+    if (revs.length === 0 && this.older !== null && this.older.length > 0)
+      revs = this.older[this.older.length - 1]!.revs;
+    const n = revs.length;
+    if (n === 0) return;
+    const lastMain = revs[n - 2]!;
+    if (main > lastMain || (main === lastMain && sub > revs[n - 1]!)) return;
+    throw new Error(
+      `mvcc: revision ${main}_${sub} of ${JSON.stringify(this.key)} is not after ${lastMain}_${revs[n - 1]}`,
+    );
+  }
+}
