@@ -117,9 +117,9 @@ test('DeadlineClock: short deadlines on a timer, long ones on the shared tick, c
   const clock = new DeadlineClock();
   const fired: string[] = [];
   const target = (name: string, timeoutMs: number): Expirable => ({
-    deadlineMs: Date.now() + timeoutMs,
+    expiresAtMs: Date.now() + timeoutMs,
     deadlineTimer: null,
-    onDeadline: () => fired.push(name),
+    onExpired: () => fired.push(name),
   });
   const short = target('short', 20);
   const long = target('long', 1000);

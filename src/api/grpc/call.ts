@@ -77,7 +77,6 @@ export function respondWithStatus(stream: ServerHttp2Stream, code: GrpcStatus, m
     },
     END_STREAM,
   );
-  lingerIfHalfOpen(stream);
 }
 
 interface Waiter<T> {
@@ -89,6 +88,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   readonly path: string;
   readonly metadata: IncomingHttpHeaders;
   readonly deadlineMs: number;
+  expiresAtMs: number;
   deadlineTimer: NodeJS.Timeout | null = null;
 
   readonly #stream: CallStream;
@@ -107,6 +107,8 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   #trailers: OutgoingHttpHeaders = OK_TRAILERS;
   /** Unary request methods: the handler has been given its request. */
   #started = false;
+  /** The status is out but the client has not closed its side: the clock now counts HALF_OPEN_LINGER_MS. */
+  #lingering = false;
   // Streaming requests: a queue with a moving head, bounded by INBOUND_QUEUE_MAX (then paused).
   #queue: unknown[] | null = null;
   #queueHead = 0;
@@ -128,6 +130,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     this.path = path;
     this.metadata = headers;
     this.deadlineMs = timeoutMs < 0 ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    this.expiresAtMs = this.deadlineMs;
     this.#stream = stream as CallStream;
     this.#method = method;
     this.#env = env;
@@ -228,12 +231,9 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     if (stream.destroyed || stream.closed) return;
     if (!this.#headersSent) {
       this.#headersSent = true;
-      if (error === null) {
-        stream.respond(OK_TRAILERS_ONLY, END_STREAM);
-        lingerIfHalfOpen(stream);
-      } else {
-        respondWithStatus(stream, code, error.message);
-      }
+      if (error === null) stream.respond(OK_TRAILERS_ONLY, END_STREAM);
+      else respondWithStatus(stream, code, error.message);
+      this.#lingerIfHalfOpen();
     } else {
       this.#trailers =
         error === null
@@ -268,11 +268,30 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     }
   }
 
-  onDeadline(): void {
+  onExpired(): void {
+    if (this.#lingering) {
+      this.#lingering = false;
+      closeLingering(this.#stream);
+      return;
+    }
     this.#finish(
       GrpcStatus.DEADLINE_EXCEEDED,
       new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'context deadline exceeded'),
     );
+  }
+
+  #lingerIfHalfOpen(): void {
+    const stream = this.#stream;
+    if (stream.readableEnded || stream.closed || stream.destroyed) return;
+    this.#lingering = true;
+    this.expiresAtMs = Date.now() + HALF_OPEN_LINGER_MS;
+    this.#env.clock.schedule(this, HALF_OPEN_LINGER_MS);
+  }
+
+  #stopLingering(): void {
+    if (!this.#lingering) return;
+    this.#lingering = false;
+    this.#env.clock.cancel(this);
   }
 
   // ---- handlers ----
@@ -446,6 +465,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   }
 
   onEnd(): void {
+    this.#stopLingering();
     if (this.#decoder.partial && !this.#done) {
       this.#failProtocol('grpc: the request stream ended in the middle of a message');
       return;
@@ -464,6 +484,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
 
   onClose(): void {
     this.#stream[kCall] = undefined;
+    this.#stopLingering();
     if (this.#done) return;
     this.#done = true;
     this.#cancelled = true;
@@ -475,7 +496,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   onWantTrailers(): void {
     const stream = this.#stream;
     stream.sendTrailers(this.#trailers);
-    lingerIfHalfOpen(stream);
+    this.#lingerIfHalfOpen();
   }
 
   onDrain(): void {
@@ -493,8 +514,9 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
  */
 export const HALF_OPEN_LINGER_MS = 1000;
 
-function lingerIfHalfOpen(stream: ServerHttp2Stream): void {
-  if (stream.readableEnded || stream.closed) return;
+/** For streams answered without a Call (unknown methods): a timer of their own, on a rare path. */
+export function lingerIfHalfOpen(stream: ServerHttp2Stream): void {
+  if (stream.readableEnded || stream.closed || stream.destroyed) return;
   setTimeout(closeLingering, HALF_OPEN_LINGER_MS, stream).unref();
 }
 

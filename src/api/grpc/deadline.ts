@@ -11,24 +11,24 @@ export const COARSE_DEADLINE_MIN_MS = 1000;
 export const COARSE_DEADLINE_TICK_MS = 50;
 
 export interface Expirable {
-  /** Absolute deadline, `Date.now()` milliseconds. */
-  readonly deadlineMs: number;
+  /** When it expires, `Date.now()` milliseconds; set before `schedule`. */
+  expiresAtMs: number;
   /** The native timer of a short deadline; owned by DeadlineClock. */
   deadlineTimer: NodeJS.Timeout | null;
-  /** Called once when the deadline passes, unless `cancel` came first. */
-  onDeadline(): void;
+  /** Called once when the time comes, unless `cancel` came first. */
+  onExpired(): void;
 }
 
 function fire(target: Expirable): void {
   target.deadlineTimer = null;
-  target.onDeadline();
+  target.onExpired();
 }
 
 export class DeadlineClock {
   readonly #coarse = new Set<Expirable>();
   #tick: NodeJS.Timeout | null = null;
 
-  /** Arms `target.deadlineMs`, which is `timeoutMs` from now. */
+  /** Arms `target.expiresAtMs`, which is `timeoutMs` from now. */
   schedule(target: Expirable, timeoutMs: number): void {
     if (timeoutMs < COARSE_DEADLINE_MIN_MS) {
       target.deadlineTimer = setTimeout(fire, Math.max(0, timeoutMs), target);
@@ -60,9 +60,9 @@ export class DeadlineClock {
   readonly #sweep = (): void => {
     const now = Date.now();
     for (const target of this.#coarse) {
-      if (target.deadlineMs <= now) {
+      if (target.expiresAtMs <= now) {
         this.#coarse.delete(target);
-        target.onDeadline();
+        target.onExpired();
       }
     }
     if (this.#coarse.size === 0 && this.#tick !== null) {

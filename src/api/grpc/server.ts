@@ -1,6 +1,13 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { GrpcStatus } from '../errors.ts';
-import { Call, type CallEnvironment, methodKind, type RegisteredMethod, respondWithStatus } from './call.ts';
+import {
+  Call,
+  type CallEnvironment,
+  lingerIfHalfOpen,
+  methodKind,
+  type RegisteredMethod,
+  respondWithStatus,
+} from './call.ts';
 import { DeadlineClock } from './deadline.ts';
 import { parseGrpcTimeout } from './metadata.ts';
 import type { AnyMethodDescriptor, HandlerFor } from './types.ts';
@@ -133,6 +140,7 @@ export class GrpcServer {
 
 function reject(stream: ServerHttp2Stream, code: GrpcStatus, message: string): void {
   respondWithStatus(stream, code, message);
+  lingerIfHalfOpen(stream);
   // Discard whatever the client still sends on this stream.
   stream.on('error', ignore);
   stream.resume();
