@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // etcd-ts: the server. Flags, ETCD_* variables and --config-file as etcd's (`etcd-ts --help`).
 import { readFileSync } from 'node:fs';
+import { EtcdService } from '../src/api/etcd-service.ts';
 import { startMember } from '../src/embed/index.ts';
 import { ConfigError, parseCommandLine } from '../src/server/config.ts';
 import { createLogger } from '../src/server/logger.ts';
@@ -29,7 +30,7 @@ async function main(): Promise<number> {
 
   let member: Awaited<ReturnType<typeof startMember>>;
   try {
-    member = await startMember(config, { logger });
+    member = await startMember(config, { logger, services: [new EtcdService()] });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger.error({ error: message }, 'failed to start etcd-ts');

@@ -58,7 +58,11 @@ export interface ReadView {
 /** A write transaction; `rev()` is the revision as seen inside it (the next one once it wrote). */
 export interface WriteView extends ReadView {
   put(key: Uint8Array, value: Uint8Array, lease: bigint): void;
-  deleteRange(key: Uint8Array, end: Uint8Array): { deleted: number; prevKvs: StoreKeyValue[] };
+  deleteRange(
+    key: Uint8Array,
+    end: Uint8Array,
+    opts?: { prevKv?: boolean },
+  ): { deleted: number; prevKvs: StoreKeyValue[] };
 }
 
 /** What the applier asks of leases; the lessor lives elsewhere. */
@@ -288,7 +292,7 @@ function putUnchecked(view: WriteView, r: PutRequest): PutResponse {
 }
 
 export function applyDeleteRange(view: WriteView, r: DeleteRangeRequest): DeleteRangeResponse {
-  const { deleted, prevKvs } = view.deleteRange(r.key, r.rangeEnd);
+  const { deleted, prevKvs } = view.deleteRange(r.key, r.rangeEnd, { prevKv: r.prevKv });
   return {
     header: header(),
     deleted: BigInt(deleted),
@@ -391,7 +395,7 @@ function checkTxnAgainstStore(view: WriteView, r: TxnRequest, leases: LeaseCheck
     if (q.$case === 'requestRange') {
       const rev = Number(q.value.revision);
       if (rev > view.rev()) throw new ServerError(ServerErrorCode.FutureRev);
-      if (rev > 0 && rev <= view.compactRev()) throw new ServerError(ServerErrorCode.Compacted);
+      if (rev > 0 && rev < view.compactRev()) throw new ServerError(ServerErrorCode.Compacted);
     } else if (q.$case === 'requestPut') {
       checkPutAgainstStore(view, q.value, leases);
     } else if (q.$case === 'requestTxn') {

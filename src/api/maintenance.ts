@@ -1,0 +1,32 @@
+/**
+ * The parts of the Maintenance and Cluster services a single member answers on its own:
+ * Status, HashKV, Alarm and MemberList (what `etcdctl endpoint status|hashkv`, `alarm list`
+ * and `member list` need).
+ */
+import { AlarmRequest_AlarmAction, ClusterService, MaintenanceService } from '../proto/index.ts';
+import type { EtcdServer } from '../server/server.ts';
+import type { GrpcServer } from './grpc/index.ts';
+
+export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer): void {
+  grpc.addMethod(MaintenanceService.Status, () => server.status());
+  grpc.addMethod(MaintenanceService.HashKV, async (req) => {
+    await server.linearizableReadNotify();
+    return server.hashKV(Number(req.revision));
+  });
+  grpc.addMethod(MaintenanceService.Alarm, async (req) => {
+    if (req.action === AlarmRequest_AlarmAction.ACTIVATE || req.action === AlarmRequest_AlarmAction.DEACTIVATE) {
+      if (req.alarm !== 0) await server.proposeAlarm(req.action === AlarmRequest_AlarmAction.ACTIVATE, req.alarm);
+    }
+    return { header: server.header(), alarms: server.alarmList() };
+  });
+  grpc.addMethod(ClusterService.MemberList, () => ({
+    header: server.header(),
+    members: [...server.members.values()].map((m) => ({
+      ID: m.id,
+      name: m.name,
+      peerURLs: m.peerUrls,
+      clientURLs: m.clientUrls,
+      isLearner: m.isLearner,
+    })),
+  }));
+}
