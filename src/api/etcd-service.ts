@@ -6,7 +6,9 @@ import type { MemberContext, MemberService } from '../embed/index.ts';
 import { autoCompactionOf, parseInitialCluster, quotaBackendBytesOf } from '../server/config.ts';
 import { EtcdServer } from '../server/server.ts';
 import { registerKvService } from './kv.ts';
+import { registerLeaseService } from './lease.ts';
 import { registerMaintenanceService } from './maintenance.ts';
+import { registerWatchService } from './watch.ts';
 
 export class EtcdService implements MemberService {
   readonly name = 'etcd';
@@ -31,6 +33,7 @@ export class EtcdService implements MemberService {
       maxRequestBytes: config.maxRequestBytes,
       maxTxnOps: config.maxTxnOps,
       autoCompactionMode: compaction.mode === 'off' ? '' : compaction.mode,
+      progressNotifyIntervalMs: config.experimentalWatchProgressNotifyIntervalMs,
       autoCompactionRetention:
         compaction.mode === 'periodic'
           ? compaction.retentionMs
@@ -46,6 +49,8 @@ export class EtcdService implements MemberService {
     this.server = server;
     registerKvService(ctx.grpc, server);
     registerMaintenanceService(ctx.grpc, server);
+    registerWatchService(ctx.grpc, server);
+    registerLeaseService(ctx.grpc, server);
     ctx.setHealthCheck(() => {
       if (!server.hasLeader()) return { healthy: false, reason: 'RAFT NO LEADER' };
       if (server.alarmList().length > 0) return { healthy: false, reason: 'ALARM NOSPACE' };

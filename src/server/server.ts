@@ -18,6 +18,15 @@ import {
   DeleteRangeRequest as DeleteRangeRequestCodec,
   type DeleteRangeResponse,
   type HashKVResponse,
+  type LeaseGrantRequest,
+  LeaseGrantRequest as LeaseGrantRequestCodec,
+  type LeaseGrantResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeRequest,
+  LeaseRevokeRequest as LeaseRevokeRequestCodec,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
   type PutRequest,
   PutRequest as PutRequestCodec,
   type PutResponse,
@@ -58,11 +67,11 @@ import {
   checkTxn,
   isTxnReadOnly,
   isTxnSerializable,
-  type LeaseChecker,
-  NO_LEASES,
 } from './kv-apply.ts';
+import { LEASE_REVOKE_PER_SEC, Lessor, MAX_LEASE_TTL_SEC } from './lessor.ts';
 import { RaftLoop } from './raft-loop.ts';
 import { decodeRaftRequest, encodeRaftRequest, RequestIdGenerator, RequestKind } from './raft-request.ts';
+import { DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS, WatchHub } from './watch.ts';
 
 export interface MemberOptions {
   name: string;
@@ -84,6 +93,7 @@ export interface MemberOptions {
   autoCompactionMode: 'periodic' | 'revision' | '';
   /** periodic: milliseconds of history to keep; revision: number of revisions to keep. 0 = off. */
   autoCompactionRetention: number;
+  progressNotifyIntervalMs?: number;
   log: MemberLog;
 }
 
@@ -95,6 +105,10 @@ export interface MemberLog {
 
 /** etcd's default quota when --quota-backend-bytes is 0. */
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+/** How often the leader looks for expired leases (etcd: every 500 ms). */
+const LEASE_CHECK_INTERVAL_MS = 500;
+/** An expired lease whose revoke did not apply within this long is proposed again. */
+const LEASE_REVOKE_RETRY_MS = 5000;
 /** A request waits this long for its proposal to apply before timing out (etcd: 5 s + 2 x election). */
 const REQUEST_TIMEOUT_BASE_MS = 5000;
 
@@ -134,7 +148,11 @@ export class EtcdServer {
   private term = 0;
   private leaderId = 0n;
   private readonly alarms = new Set<number>();
-  private leases: LeaseChecker = NO_LEASES;
+  readonly lessor: Lessor;
+  readonly watchHub: WatchHub;
+  private leaseTimer: NodeJS.Timeout | undefined = undefined;
+  /** Leases whose revoke this leader proposed, with when, so an expiry is proposed once. */
+  private readonly revoking = new Map<bigint, number>();
   readonly members = new Map<bigint, MemberInfo>();
 
   // Linearizable reads: waiting for the next read index; one read index in flight at a time.
@@ -152,11 +170,24 @@ export class EtcdServer {
   private fatalError: Error | undefined = undefined;
   onFatal: (err: Error) => void = () => {};
 
-  private constructor(opts: MemberOptions, backend: Backend, store: MvccStore, memberId: bigint, clusterId: bigint) {
+  private constructor(
+    opts: MemberOptions,
+    backend: Backend,
+    store: MvccStore,
+    lessor: Lessor,
+    memberId: bigint,
+    clusterId: bigint,
+  ) {
     this.opts = opts;
     this.name = opts.name;
     this.backend = backend;
     this.store = store;
+    this.lessor = lessor;
+    this.watchHub = new WatchHub(store, backend, {
+      maxResponseBytes: opts.maxRequestBytes,
+      progressNotifyIntervalMs: opts.progressNotifyIntervalMs ?? DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS,
+      header: (rev) => this.header(rev),
+    });
     this.memberId = memberId;
     this.clusterId = clusterId;
     this.ids = new RequestIdGenerator(memberId, Date.now());
@@ -169,7 +200,11 @@ export class EtcdServer {
   static async start(opts: MemberOptions): Promise<EtcdServer> {
     const { walDir, snapDir } = opts;
     const backend = Backend.open({ dir: join(snapDir, 'db') });
-    const store = MvccStore.open(backend);
+    // etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds.
+    const electionTicks = Math.round(opts.electionMs / opts.heartbeatMs);
+    const minTtlSec = Math.ceil((Math.floor((3 * electionTicks) / 2) * opts.heartbeatMs) / 1000);
+    const lessor = new Lessor(backend, { minTtlSec });
+    const store = MvccStore.open(backend, { onRestoreLease: (key, lease) => lessor.restoreKey(key, lease) });
     const memberId = memberIdFromPeerUrls(opts.initialAdvertisePeerUrls, opts.initialClusterToken);
     const peers = [...opts.initialCluster.entries()].map(([name, urls]) => ({
       name,
@@ -183,7 +218,7 @@ export class EtcdServer {
       );
     }
     const clusterId = clusterIdFromMemberIds(peers.map((p) => p.id));
-    const server = new EtcdServer(opts, backend, store, memberId, clusterId);
+    const server = new EtcdServer(opts, backend, store, lessor, memberId, clusterId);
     for (const p of peers) {
       server.members.set(p.id, {
         id: p.id,
@@ -232,6 +267,8 @@ export class EtcdServer {
     server.raft = loop;
     loop.onFatal = (err) => server.fail(err);
     server.startAutoCompaction();
+    server.leaseTimer = setInterval(() => server.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
+    server.leaseTimer.unref();
     opts.log.info(
       {
         'member-id': memberId.toString(16),
@@ -303,8 +340,69 @@ export class EtcdServer {
     };
   }
 
-  setLeaseChecker(leases: LeaseChecker): void {
-    this.leases = leases;
+  // -------------------------------------------------------------------------------------------
+  // Leases
+
+  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    if (req.TTL > BigInt(MAX_LEASE_TTL_SEC)) throw new ServerError(ServerErrorCode.LeaseTTLTooLarge);
+    // etcd chooses a positive 63-bit id from the request id generator when the client gives none.
+    const request = req.ID === 0n ? { ...req, ID: this.ids.id() & 0x7fff_ffff_ffff_ffffn } : req;
+    this.checkQuota(0);
+    return this.propose<LeaseGrantResponse>(
+      RequestKind.LeaseGrant,
+      request,
+      LeaseGrantRequestCodec.encode(request).finish(),
+    );
+  }
+
+  async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    return this.propose<LeaseRevokeResponse>(
+      RequestKind.LeaseRevoke,
+      req,
+      LeaseRevokeRequestCodec.encode(req).finish(),
+    );
+  }
+
+  /** A keep-alive: the lease's TTL, or 0 when it does not exist (etcd answers so, no error). */
+  leaseRenew(id: bigint): bigint {
+    if (this.stopped) throw new ServerError(ServerErrorCode.Stopped);
+    if (!this.raft.isLeader()) throw new ServerError(ServerErrorCode.NotLeader);
+    return BigInt(this.lessor.renew(id));
+  }
+
+  leaseTimeToLive(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse {
+    const lease = this.lessor.get(req.ID);
+    if (lease === undefined) {
+      return { header: this.header(), ID: req.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
+    }
+    return {
+      header: this.header(),
+      ID: req.ID,
+      TTL: BigInt(this.lessor.remaining(lease)),
+      grantedTTL: BigInt(lease.ttlSec),
+      keys: req.keys ? [...lease.keys].sort().map((k) => Buffer.from(k, 'latin1')) : [],
+    };
+  }
+
+  leaseLeases(): LeaseLeasesResponse {
+    return { header: this.header(), leases: this.lessor.ids().map((ID) => ({ ID })) };
+  }
+
+  /** Leader only: proposes the revoke of expired leases, at etcd's rate. */
+  private revokeExpiredLeases(): void {
+    if (this.stopped || !this.raft.isLeader()) return;
+    const now = Date.now();
+    for (const [id, at] of this.revoking) if (now - at > LEASE_REVOKE_RETRY_MS) this.revoking.delete(id);
+    const budget = Math.ceil((LEASE_REVOKE_PER_SEC * LEASE_CHECK_INTERVAL_MS) / 1000);
+    for (const id of this.lessor.expired(budget + this.revoking.size)) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.set(id, now);
+      this.leaseRevoke({ ID: id }).catch((err: unknown) => {
+        if (!(err instanceof ServerError && err.code === ServerErrorCode.LeaseNotFound)) {
+          this.opts.log.warn({ lease: id.toString(16), err: String(err) }, 'failed to revoke an expired lease');
+        }
+      });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -444,7 +542,7 @@ export class EtcdServer {
       case RequestKind.Put: {
         const req = (local as PutRequest | undefined) ?? PutRequestCodec.decode(payload);
         if (this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
-        return this.write((w) => applyPut(w, req, this.leases));
+        return this.write((w) => applyPut(w, req, this.lessor));
       }
       case RequestKind.DeleteRange: {
         const req = (local as DeleteRangeRequest | undefined) ?? DeleteRangeRequestCodec.decode(payload);
@@ -455,13 +553,29 @@ export class EtcdServer {
         if (this.alarms.has(AlarmType.NOSPACE) && !isTxnReadOnly(req) && txnHasPut(req)) {
           throw new ServerError(ServerErrorCode.NoSpace);
         }
-        return this.write((w) => applyTxn(w, req, this.leases));
+        return this.write((w) => applyTxn(w, req, this.lessor));
       }
       case RequestKind.Compaction: {
         const req = (local as CompactionRequest | undefined) ?? CompactionRequestCodec.decode(payload);
         const { done } = this.translateStoreErrors(() => this.store.compact(Number(req.revision)));
         done.catch((err: unknown) => this.opts.log.error({ err: String(err) }, 'compaction failed'));
         return { header: this.header(), done };
+      }
+      case RequestKind.LeaseGrant: {
+        const req = (local as LeaseGrantRequest | undefined) ?? LeaseGrantRequestCodec.decode(payload);
+        if (this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
+        const lease = this.lessor.grant(req.ID, Number(req.TTL));
+        return { header: this.header(), ID: lease.id, TTL: BigInt(lease.ttlSec), error: '' };
+      }
+      case RequestKind.LeaseRevoke: {
+        const req = (local as LeaseRevokeRequest | undefined) ?? LeaseRevokeRequestCodec.decode(payload);
+        const keys = this.lessor.revoke(req.ID);
+        this.revoking.delete(req.ID);
+        // Every key of the lease goes in one revision.
+        return this.write((w) => {
+          for (const key of keys) w.deleteRange(key, new Uint8Array(0), { prevKv: false });
+          return { header: this.header() };
+        });
       }
       case RequestKind.Alarm: {
         const alarm = payload[1] ?? 0;
@@ -490,7 +604,11 @@ export class EtcdServer {
       w.end();
       throw err;
     }
-    const { rev } = w.end();
+    const { rev, events } = w.end();
+    if (events.length > 0) {
+      this.lessor.observe(events);
+      this.watchHub.notify(rev, events);
+    }
     resp.header = this.fillHeader(resp.header, BigInt(rev));
     return resp;
   }
@@ -574,6 +692,8 @@ export class EtcdServer {
         state.lead === 0n ? 'lost leader' : 'elected leader',
       );
     }
+    if (state.raftState === StateType.Leader && !this.lessor.isPrimary()) this.lessor.promote();
+    else if (state.raftState !== StateType.Leader && this.lessor.isPrimary()) this.lessor.demote();
     if (state.raftState === StateType.Leader || state.lead !== 0n) {
       this.term = Math.max(this.term, this.raft?.node.status().hardState.term ?? 0);
     }
@@ -677,6 +797,8 @@ export class EtcdServer {
     if (this.stopped) return;
     this.stopped = true;
     if (this.compactionTimer !== undefined) clearInterval(this.compactionTimer);
+    if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+    this.watchHub.close();
     await this.raft.idle().catch(() => {});
     await this.raft.close();
     for (const [id] of this.waiters) this.settle(id, undefined, new ServerError(ServerErrorCode.Stopped));

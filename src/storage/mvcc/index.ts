@@ -1,4 +1,5 @@
 export * from './errors.ts';
+export { type HistoryBatch, readHistory } from './history.ts';
 export type {
   DeleteResult,
   EventType,

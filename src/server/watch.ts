@@ -1,0 +1,456 @@
+/**
+ * Watches: etcd's watchable store. Every applied write transaction is announced with
+ * `notify(rev, events)`; watchers whose range matches receive the events of that revision in
+ * one response, in revision order, never twice and never skipping one.
+ *
+ * A watcher is either synced (it has everything up to the current revision and receives live
+ * events) or unsynced (it needs history from `nextRev` on: it started in the past, or its
+ * stream could not keep up). Unsynced watchers catch up from the store's history in batches,
+ * then become synced. A stream whose transport is full stops receiving live events: its
+ * watchers fall back to unsynced and catch up once the transport drains, so memory stays
+ * bounded whatever the number of watchers or the write rate.
+ */
+import {
+  type Event,
+  Event_EventType,
+  type KeyValue,
+  type ResponseHeader,
+  type WatchCreateRequest,
+  WatchCreateRequest_FilterType,
+  type WatchResponse,
+} from '../proto/index.ts';
+import type { Backend } from '../storage/backend/index.ts';
+import { type MvccEvent, type MvccStore, readHistory } from '../storage/mvcc/index.ts';
+import { toProtoKv } from './kv-apply.ts';
+
+/** Events read from history per catch-up step of one watcher. */
+export const HISTORY_BATCH_EVENTS_MAX = 1000;
+/** How often unsynced watchers are caught up when nothing else triggers it. */
+export const SYNC_INTERVAL_MS = 100;
+/** Watchers one stream may hold (etcd has no limit; a bound keeps a client from exhausting memory). */
+export const WATCHERS_PER_STREAM_MAX = 100_000;
+/** etcd's default --experimental-watch-progress-notify-interval. */
+export const DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
+
+/** What a watch stream writes to; `write` returns false when the transport is full. */
+export interface WatchSink {
+  write(response: WatchResponse): boolean;
+}
+
+export interface WatchHubOptions {
+  /** Responses larger than this are split into fragments for watchers that asked for it. */
+  maxResponseBytes: number;
+  progressNotifyIntervalMs: number;
+  header(revision: number): ResponseHeader;
+}
+
+const EMPTY = new Uint8Array(0);
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+class Watcher {
+  readonly id: bigint;
+  readonly stream: WatchStream;
+  readonly key: string;
+  /** Exclusive end of the range; null = every key >= key; undefined = the single key. */
+  readonly end: string | null | undefined;
+  readonly prevKv: boolean;
+  readonly noPut: boolean;
+  readonly noDelete: boolean;
+  readonly fragment: boolean;
+  readonly progressNotify: boolean;
+  /** The first revision this watcher has not received. */
+  nextRev: number;
+  synced = false;
+  /** Events were sent since the last progress notification. */
+  sentSinceProgress = false;
+
+  constructor(id: bigint, stream: WatchStream, req: WatchCreateRequest, startRev: number) {
+    this.id = id;
+    this.stream = stream;
+    this.key = latin1(req.key);
+    if (req.rangeEnd.length === 0) this.end = undefined;
+    else if (req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) this.end = null;
+    else this.end = latin1(req.rangeEnd);
+    this.prevKv = req.prevKv;
+    this.noPut = req.filters.includes(WatchCreateRequest_FilterType.NOPUT);
+    this.noDelete = req.filters.includes(WatchCreateRequest_FilterType.NODELETE);
+    this.fragment = req.fragment;
+    this.progressNotify = req.progressNotify;
+    this.nextRev = startRev;
+  }
+
+  matches(key: string): boolean {
+    if (this.end === undefined) return key === this.key;
+    return key >= this.key && (this.end === null || key < this.end);
+  }
+
+  accepts(e: MvccEvent): boolean {
+    return e.type === 'put' ? !this.noPut : !this.noDelete;
+  }
+}
+
+export class WatchHub {
+  private readonly store: MvccStore;
+  private readonly backend: Backend;
+  private readonly opts: WatchHubOptions;
+  /** Synced single-key watchers by key, and synced range watchers. */
+  private readonly keyWatchers = new Map<string, Set<Watcher>>();
+  private readonly rangeWatchers = new Set<Watcher>();
+  private readonly unsynced = new Set<Watcher>();
+  private readonly streams = new Set<WatchStream>();
+  private readonly syncTimer: NodeJS.Timeout;
+  private readonly progressTimer: NodeJS.Timeout;
+
+  constructor(store: MvccStore, backend: Backend, opts: WatchHubOptions) {
+    this.store = store;
+    this.backend = backend;
+    this.opts = opts;
+    this.syncTimer = setInterval(() => this.syncAll(), SYNC_INTERVAL_MS);
+    this.syncTimer.unref();
+    this.progressTimer = setInterval(() => this.notifyProgress(), opts.progressNotifyIntervalMs);
+    this.progressTimer.unref();
+  }
+
+  openStream(sink: WatchSink): WatchStream {
+    const stream = new WatchStream(this, sink);
+    this.streams.add(stream);
+    return stream;
+  }
+
+  watcherCount(): number {
+    let n = 0;
+    for (const s of this.streams) n += s.watchers.size;
+    return n;
+  }
+
+  header(revision: number): ResponseHeader {
+    return this.opts.header(revision);
+  }
+
+  currentRev(): number {
+    return this.store.rev();
+  }
+
+  /** Announces the events of one applied write transaction (all of revision `rev`). */
+  notify(rev: number, events: readonly MvccEvent[]): void {
+    if (events.length === 0) return;
+    let perWatcher: Map<Watcher, MvccEvent[]> | undefined;
+    const add = (w: Watcher, e: MvccEvent) => {
+      if (w.nextRev > rev || !w.accepts(e)) return;
+      perWatcher ??= new Map();
+      const list = perWatcher.get(w);
+      if (list === undefined) perWatcher.set(w, [e]);
+      else list.push(e);
+    };
+    for (const e of events) {
+      const key = latin1(e.kv.key);
+      const exact = this.keyWatchers.get(key);
+      if (exact !== undefined) for (const w of exact) add(w, e);
+      for (const w of this.rangeWatchers) if (w.matches(key)) add(w, e);
+    }
+    if (perWatcher === undefined) return;
+    for (const [w, list] of perWatcher) {
+      if (w.stream.congested) {
+        this.unsync(w);
+        continue;
+      }
+      this.sendEvents(w, list, rev);
+      w.nextRev = rev + 1;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Adds a watcher; it starts unsynced when it starts in the past, and catches up at once. */
+  add(w: Watcher): void {
+    if (w.nextRev <= this.store.rev()) {
+      this.unsynced.add(w);
+      this.syncWatcher(w);
+    } else {
+      this.markSynced(w);
+    }
+  }
+
+  remove(w: Watcher): void {
+    this.unsynced.delete(w);
+    this.removeSynced(w);
+  }
+
+  private markSynced(w: Watcher): void {
+    this.unsynced.delete(w);
+    w.synced = true;
+    if (w.end === undefined) {
+      let set = this.keyWatchers.get(w.key);
+      if (set === undefined) {
+        set = new Set();
+        this.keyWatchers.set(w.key, set);
+      }
+      set.add(w);
+    } else {
+      this.rangeWatchers.add(w);
+    }
+  }
+
+  private removeSynced(w: Watcher): void {
+    if (!w.synced) return;
+    w.synced = false;
+    if (w.end === undefined) {
+      const set = this.keyWatchers.get(w.key);
+      set?.delete(w);
+      if (set?.size === 0) this.keyWatchers.delete(w.key);
+    } else {
+      this.rangeWatchers.delete(w);
+    }
+  }
+
+  private unsync(w: Watcher): void {
+    this.removeSynced(w);
+    this.unsynced.add(w);
+  }
+
+  /** Catches up the unsynced watchers of streams that can take more. */
+  syncAll(): void {
+    for (const w of [...this.unsynced]) {
+      if (!w.stream.congested) this.syncWatcher(w);
+    }
+  }
+
+  syncStream(stream: WatchStream): void {
+    for (const w of stream.watchers.values()) {
+      if (this.unsynced.has(w) && !stream.congested) this.syncWatcher(w);
+    }
+  }
+
+  /** Replays history to one watcher until it is current or its stream is full. */
+  private syncWatcher(w: Watcher): void {
+    const compactRev = this.store.compactRev();
+    if (w.nextRev < compactRev) {
+      // History is gone: tell the watcher and cancel it (etcd's compacted watch response).
+      w.stream.removeWatcher(w.id);
+      w.stream.sink.write({
+        header: this.opts.header(0),
+        watchId: w.id,
+        created: false,
+        canceled: true,
+        compactRevision: BigInt(compactRev),
+        cancelReason: '',
+        fragment: false,
+        events: [],
+      });
+      return;
+    }
+    for (;;) {
+      const current = this.store.rev();
+      if (w.nextRev > current) {
+        this.markSynced(w);
+        return;
+      }
+      if (w.stream.congested) return;
+      const batch = readHistory(this.backend, w.nextRev, current, HISTORY_BATCH_EVENTS_MAX);
+      const mine = batch.events.filter((e) => w.matches(latin1(e.kv.key)) && w.accepts(e));
+      if (mine.length > 0) this.sendEvents(w, mine, batch.nextRev - 1);
+      w.nextRev = batch.nextRev;
+    }
+  }
+
+  private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number): void {
+    const protoEvents = events.map((e) => this.toProtoEvent(e, w.prevKv));
+    w.sentSinceProgress = true;
+    const limit = this.opts.maxResponseBytes;
+    if (!w.fragment || approximateSize(protoEvents) <= limit) {
+      w.stream.send(this.eventsResponse(w.id, rev, protoEvents, false));
+      return;
+    }
+    // Fragments: each response up to the limit; all but the last carry fragment = true.
+    let start = 0;
+    while (start < protoEvents.length) {
+      let size = 0;
+      let end = start;
+      while (end < protoEvents.length) {
+        const s = eventSize(protoEvents[end]!);
+        if (end > start && size + s > limit) break;
+        size += s;
+        end++;
+      }
+      w.stream.send(this.eventsResponse(w.id, rev, protoEvents.slice(start, end), end < protoEvents.length));
+      start = end;
+    }
+  }
+
+  private eventsResponse(watchId: bigint, rev: number, events: Event[], fragment: boolean): WatchResponse {
+    return {
+      header: this.opts.header(rev),
+      watchId,
+      created: false,
+      canceled: false,
+      compactRevision: 0n,
+      cancelReason: '',
+      fragment,
+      events,
+    };
+  }
+
+  private toProtoEvent(e: MvccEvent, withPrev: boolean): Event {
+    const kv = toProtoKv(e.kv);
+    let prevKv: KeyValue | undefined;
+    if (withPrev) {
+      try {
+        prevKv = this.store.range(e.kv.key, EMPTY, { rev: e.kv.modRevision - 1 }).kvs.map((p) => toProtoKv(p))[0];
+      } catch {
+        prevKv = undefined; // compacted: etcd sends the event without its previous value
+      }
+    }
+    return { type: e.type === 'put' ? Event_EventType.PUT : Event_EventType.DELETE, kv, prevKv };
+  }
+
+  private notifyProgress(): void {
+    const rev = this.store.rev();
+    for (const stream of this.streams) {
+      for (const w of stream.watchers.values()) {
+        if (!w.progressNotify || !w.synced) continue;
+        if (!w.sentSinceProgress) stream.send(this.eventsResponse(w.id, rev, [], false));
+        w.sentSinceProgress = false;
+      }
+    }
+  }
+
+  closeStream(stream: WatchStream): void {
+    for (const w of stream.watchers.values()) this.remove(w);
+    stream.watchers.clear();
+    this.streams.delete(stream);
+  }
+
+  close(): void {
+    clearInterval(this.syncTimer);
+    clearInterval(this.progressTimer);
+    for (const s of [...this.streams]) this.closeStream(s);
+  }
+
+  newWatcher(id: bigint, stream: WatchStream, req: WatchCreateRequest, startRev: number): Watcher {
+    return new Watcher(id, stream, req, startRev);
+  }
+}
+
+function eventSize(e: Event): number {
+  return (
+    32 +
+    (e.kv?.key.length ?? 0) +
+    (e.kv?.value.length ?? 0) +
+    (e.prevKv ? 32 + e.prevKv.key.length + e.prevKv.value.length : 0)
+  );
+}
+
+function approximateSize(events: readonly Event[]): number {
+  let n = 0;
+  for (const e of events) n += eventSize(e);
+  return n;
+}
+
+/** One gRPC Watch stream: its watchers and its transport state. */
+export class WatchStream {
+  readonly hub: WatchHub;
+  readonly sink: WatchSink;
+  readonly watchers = new Map<bigint, Watcher>();
+  /** The transport refused more: live events for this stream's watchers go through history. */
+  congested = false;
+  private nextWatchId = 0n;
+  private closed = false;
+
+  constructor(hub: WatchHub, sink: WatchSink) {
+    this.hub = hub;
+    this.sink = sink;
+  }
+
+  send(response: WatchResponse): void {
+    if (this.closed) return;
+    if (!this.sink.write(response)) this.congested = true;
+  }
+
+  /** The transport has room again. */
+  drained(): void {
+    this.congested = false;
+    this.hub.syncStream(this);
+  }
+
+  /** etcd's create: answers `created`, or `created` + `canceled` with the reason on error. */
+  create(req: WatchCreateRequest): void {
+    const rev = this.hub.currentRev();
+    // Watch id 0 asks the server to choose one (clientv3.AutoWatchID).
+    let id = req.watchId;
+    let reason = '';
+    if (id <= 0n) id = this.allocateId();
+    else if (this.watchers.has(id)) reason = 'mvcc: duplicate watch ID provided on the WatchStream';
+    if (reason === '' && this.watchers.size >= WATCHERS_PER_STREAM_MAX)
+      reason = 'etcdserver: too many watchers on one stream';
+    if (reason === '' && req.rangeEnd.length > 0 && !(req.rangeEnd.length === 1 && req.rangeEnd[0] === 0)) {
+      if (Buffer.compare(req.key, req.rangeEnd) >= 0) reason = 'mvcc: watcher range is invalid';
+    }
+    const createdResponse: WatchResponse = {
+      header: this.hub.header(rev),
+      watchId: reason === '' ? id : -1n,
+      created: true,
+      canceled: reason !== '',
+      compactRevision: 0n,
+      cancelReason: reason,
+      fragment: false,
+      events: [],
+    };
+    if (reason !== '') {
+      this.send(createdResponse);
+      return;
+    }
+    const startRev = req.startRevision > 0n ? Number(req.startRevision) : rev + 1;
+    const w = this.hub.newWatcher(id, this, req, startRev);
+    this.watchers.set(id, w);
+    // The created response goes first; the watcher then catches up from its start revision.
+    this.send(createdResponse);
+    this.hub.add(w);
+  }
+
+  cancel(watchId: bigint): void {
+    if (!this.removeWatcher(watchId)) return;
+    this.send({
+      header: this.hub.header(this.hub.currentRev()),
+      watchId,
+      created: false,
+      canceled: true,
+      compactRevision: 0n,
+      cancelReason: '',
+      fragment: false,
+      events: [],
+    });
+  }
+
+  /** A progress request: the current revision, not tied to a watcher (watch id -1). */
+  progress(): void {
+    this.send({
+      header: this.hub.header(this.hub.currentRev()),
+      watchId: -1n,
+      created: false,
+      canceled: false,
+      compactRevision: 0n,
+      cancelReason: '',
+      fragment: false,
+      events: [],
+    });
+  }
+
+  removeWatcher(watchId: bigint): boolean {
+    const w = this.watchers.get(watchId);
+    if (w === undefined) return false;
+    this.watchers.delete(watchId);
+    this.hub.remove(w);
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.closeStream(this);
+  }
+
+  private allocateId(): bigint {
+    while (this.watchers.has(this.nextWatchId)) this.nextWatchId++;
+    return this.nextWatchId++;
+  }
+}
