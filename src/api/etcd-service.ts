@@ -5,6 +5,7 @@
 import type { MemberContext, MemberService } from '../embed/index.ts';
 import { autoCompactionOf, parseInitialCluster, quotaBackendBytesOf } from '../server/config.ts';
 import { EtcdServer } from '../server/server.ts';
+import { registerConcurrencyServices } from './concurrency.ts';
 import { registerKvService } from './kv.ts';
 import { registerLeaseService } from './lease.ts';
 import { registerMaintenanceService } from './maintenance.ts';
@@ -51,6 +52,7 @@ export class EtcdService implements MemberService {
     registerMaintenanceService(ctx.grpc, server);
     registerWatchService(ctx.grpc, server);
     registerLeaseService(ctx.grpc, server);
+    registerConcurrencyServices(ctx.grpc, server);
     ctx.setHealthCheck(() => {
       if (!server.hasLeader()) return { healthy: false, reason: 'RAFT NO LEADER' };
       if (server.alarmList().length > 0) return { healthy: false, reason: 'ALARM NOSPACE' };

@@ -17,6 +17,7 @@ import {
   type DeleteRangeRequest,
   DeleteRangeRequest as DeleteRangeRequestCodec,
   type DeleteRangeResponse,
+  Event_EventType,
   type HashKVResponse,
   type LeaseGrantRequest,
   LeaseGrantRequest as LeaseGrantRequestCodec,
@@ -153,6 +154,8 @@ export class EtcdServer {
   private leaseTimer: NodeJS.Timeout | undefined = undefined;
   /** Leases whose revoke this leader proposed, with when, so an expiry is proposed once. */
   private readonly revoking = new Map<bigint, number>();
+  /** Cancels of in-process waits for changes, failed when the member stops. */
+  private readonly waiting = new Set<() => void>();
   readonly members = new Map<bigint, MemberInfo>();
 
   // Linearizable reads: waiting for the next read index; one read index in flight at a time.
@@ -338,6 +341,69 @@ export class EtcdServer {
       compactRevision: BigInt(h.compactRevision),
       hashRevision: BigInt(h.revision),
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Waiting for changes (locks and elections)
+
+  /** Resolves when `key` is deleted at or after revision `fromRev`. */
+  waitDeleted(key: Uint8Array, fromRev: number, signal?: AbortSignal): Promise<void> {
+    return this.waitEvent(key, new Uint8Array(0), fromRev, (type) => type === Event_EventType.DELETE, signal);
+  }
+
+  /** Resolves at the first change in [key, end) at or after revision `fromRev`. */
+  waitChange(key: Uint8Array, end: Uint8Array, fromRev: number, signal?: AbortSignal): Promise<void> {
+    return this.waitEvent(key, end, fromRev, () => true, signal);
+  }
+
+  private waitEvent(
+    key: Uint8Array,
+    end: Uint8Array,
+    fromRev: number,
+    wanted: (type: number) => boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.stopped) {
+        reject(new ServerError(ServerErrorCode.Stopped));
+        return;
+      }
+      let done = false;
+      const finish = (err?: Error) => {
+        if (done) return;
+        done = true;
+        signal?.removeEventListener('abort', onAbort);
+        this.waiting.delete(cancel);
+        queueMicrotask(() => stream.close());
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish(new ServerError(ServerErrorCode.Stopped, 'etcdserver: request cancelled'));
+      const cancel = () => finish(new ServerError(ServerErrorCode.Stopped));
+      const stream = this.watchHub.openStream({
+        write: (resp) => {
+          if (resp.compactRevision > 0n) finish();
+          else if (resp.events.some((e) => wanted(e.type))) finish();
+          return true;
+        },
+      });
+      this.waiting.add(cancel);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      stream.create({
+        key,
+        rangeEnd: end,
+        startRevision: BigInt(fromRev),
+        progressNotify: false,
+        filters: [],
+        prevKv: false,
+        watchId: 0n,
+        fragment: false,
+      });
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -798,6 +864,7 @@ export class EtcdServer {
     this.stopped = true;
     if (this.compactionTimer !== undefined) clearInterval(this.compactionTimer);
     if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+    for (const cancel of [...this.waiting]) cancel();
     this.watchHub.close();
     await this.raft.idle().catch(() => {});
     await this.raft.close();
