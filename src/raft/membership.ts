@@ -117,11 +117,6 @@ export class ConfigHistory {
     return this.configs[this.configs.length - 1]!;
   }
 
-  /** Configurations established at indexes in (after, upTo], oldest first. */
-  between(after: number, upTo: number): Configuration[] {
-    return this.configs.filter((c) => c.index > after && c.index <= upTo);
-  }
-
   /** The configuration in force at log index i (i at or after the base). */
   at(i: number): Configuration {
     let found = this.configs[0]!;

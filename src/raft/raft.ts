@@ -93,8 +93,11 @@ export class Raft {
   leadTransferee: bigint = NONE;
   /** The configurations of the log; the latest one is in force (membership.ts). */
   readonly configs: ConfigHistory;
-  /** The index of the last conf change the application acknowledged with applyConfChange. */
-  confAckIndex = 0;
+  /**
+   * The configuration as of the application's applied index: what applyConfChange builds on.
+   * (The one in force, configs.latest(), may be ahead: appended, not yet applied.)
+   */
+  appliedConfig: Configuration;
   /** Bytes of payload appended by this leader and not yet committed. */
   uncommittedSize = 0;
   readOnly: ReadOnly;
@@ -140,23 +143,24 @@ export class Raft {
     const snapIndex = storage.snapshot().metadata.index;
     invariant(snapIndex >= storage.firstIndex() - 1, 'storage compacted past its snapshot: conf changes are lost');
     this.configs = new ConfigHistory(configurationFromState(snapIndex, confState));
-    this.confAckIndex = snapIndex;
     if (storage.lastIndex() > snapIndex) {
       this.configs.append(storage.entries(snapIndex + 1, storage.lastIndex() + 1, Number.MAX_SAFE_INTEGER));
     }
     this.raftLog.onAppend = (ents) => this.onLogAppend(ents);
     this.switchToConfig();
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
-    if (c.applied > 0) {
-      if (c.applied > this.raftLog.lastIndex()) {
-        throw new ErrInvalidConfig(`applied ${c.applied} is beyond the last log index ${this.raftLog.lastIndex()}`);
-      }
-      // Only committed entries are applied: an applied index past the persisted commit index
-      // (a commit written without sync and lost, the state machine synced) is committed.
-      this.raftLog.commitTo(c.applied);
-      this.raftLog.appliedTo(c.applied);
-      this.confAckIndex = Math.max(this.confAckIndex, c.applied);
+    if (c.applied > this.raftLog.lastIndex()) {
+      throw new ErrInvalidConfig(`applied ${c.applied} is beyond the last log index ${this.raftLog.lastIndex()}`);
     }
+    // The state machine starts from the snapshot, so entries it covers are applied. And only
+    // committed entries are applied: an applied index past the persisted commit index (a commit
+    // written without sync and lost, the state machine synced) is committed.
+    const applied = Math.max(c.applied, snapIndex);
+    if (applied > 0) {
+      this.raftLog.commitTo(applied);
+      this.raftLog.appliedTo(applied);
+    }
+    this.appliedConfig = this.configs.at(this.raftLog.applied);
     this.becomeFollower(this.term, NONE);
   }
 
@@ -342,7 +346,10 @@ export class Raft {
       }
     }
     if (rd.snapshot !== undefined) this.raftLog.stableSnapTo(rd.snapshot.metadata.index);
-    this.confAckIndex = Math.max(this.confAckIndex, this.raftLog.applied);
+    if (rd.snapshot !== undefined) {
+      const md = rd.snapshot.metadata;
+      this.appliedConfig = configurationFromState(md.index, md.confState);
+    }
     this.configs.compact(this.raftLog.applied);
     this.maybeStepDownRemoved();
   }
@@ -673,7 +680,6 @@ export class Raft {
     const base = configurationFromState(s.metadata.index, cs); // validates before anything changes
     this.raftLog.restore(s);
     this.configs.reset(base);
-    this.confAckIndex = s.metadata.index;
     this.prs = new ProgressTracker(this.prs.maxInflight);
     this.switchToConfig();
     return true;
@@ -694,20 +700,19 @@ export class Raft {
   /**
    * The application applied the committed conf-change entry `cc`: returns the configuration it
    * established (to keep in the application's snapshots). Raft already switched to it when the
-   * entry was appended. Throws ErrInvalidConfChange if the change was refused (it changed
-   * nothing, on every member) or if no committed, unapplied conf change matches `cc`.
+   * entry was appended. Throws ErrInvalidConfChange, changing nothing, if the change was refused
+   * (it is then a no-op on every member).
    */
   applyConfChange(cc: ConfChange): ConfState {
-    const pending = this.configs.between(this.confAckIndex, this.raftLog.committed);
-    const c = pending.find((x) => x.change !== undefined && sameChange(x.change, cc));
-    if (c === undefined) {
-      throw new ErrInvalidConfChange(
-        `no committed conf change for node ${cc.nodeId} (type ${cc.type}) after index ${this.confAckIndex}`,
-      );
-    }
-    this.confAckIndex = c.index;
-    if (c.refused !== undefined) throw new ErrInvalidConfChange(c.refused);
-    return confStateOf(c);
+    const next = applyChange(this.appliedConfig, cc);
+    this.appliedConfig = {
+      index: this.appliedConfig.index,
+      voters: next.voters,
+      learners: next.learners,
+      change: cc,
+      refused: undefined,
+    };
+    return confStateOf(this.appliedConfig);
   }
 
   /** The configuration in force: members, and progress for each (new members start probing). */

@@ -307,7 +307,8 @@ export class RawNode {
       if (isEarly(m, r.id, r.state, prevHs.term)) earlyMessages.push(m);
       else messages.push(m);
     }
-    const entries = r.raftLog.unstableEntries();
+    // A copy: the unstable log keeps growing while the application persists this Ready.
+    const entries = r.raftLog.unstableEntries().slice();
     const rd: Ready = {
       softState: ss.lead !== this.prevSoftState.lead || ss.raftState !== this.prevSoftState.raftState ? ss : undefined,
       hardState: isHardStateEqual(hs, prevHs) ? undefined : hs,

@@ -249,12 +249,16 @@ test('a refused change forwarded by a follower becomes an empty entry', () => {
   );
 });
 
-test('applyConfChange returns the configuration the entry established, and refuses a mismatch', () => {
+test('applyConfChange returns the applied configuration; a refused change throws and changes nothing', () => {
   const net = cluster();
-  net.propose(1, 'w');
   const m = net.member(1);
-  assert.throws(() => m.node.applyConfChange(cc(ConfChangeType.AddNode, 9)), ErrInvalidConfChange);
   assert.deepEqual(m.confState, { voters: [1n, 2n, 3n], learners: [] });
+  assert.throws(() => m.node.applyConfChange(cc(ConfChangeType.AddLearnerNode, 2)), ErrInvalidConfChange);
+  net.add(new Member(4n, {}));
+  net.node(1).proposeConfChange(cc(ConfChangeType.AddLearnerNode, 4));
+  net.stabilize();
+  assert.deepEqual(m.confState, { voters: [1n, 2n, 3n], learners: [4n] });
+  assert.deepEqual(net.member(4).confState, { voters: [1n, 2n, 3n], learners: [4n] });
 });
 
 test('a restarted member rebuilds its configuration from its snapshot and log', () => {

@@ -124,6 +124,34 @@ test("a leader's appends and heartbeats may go out before its write; answers and
   f.node.advance(frd);
 });
 
+test('a Ready is a snapshot: what happens before advance() does not change it', () => {
+  const net = Network.bootstrap([1, 2, 3]);
+  net.campaign(1);
+  const leader = net.member(1);
+  leader.node.propose(enc('a'));
+  const rd = leader.node.ready();
+  const entries = rd.entries.map((e) => e.index);
+  const committed = rd.committedEntries.length;
+  // Proposals and answers arrive while the application is still writing.
+  leader.node.propose(enc('b'));
+  leader.node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: 2, index: entries[0]! }));
+  assert.deepEqual(
+    rd.entries.map((e) => e.index),
+    entries,
+  );
+  assert.equal(rd.committedEntries.length, committed);
+  leader.storage.append(rd.entries);
+  leader.node.advance(rd);
+  // 'b' is still unstable: it comes in the next Ready.
+  const next = leader.node.ready();
+  assert.deepEqual(
+    next.entries.map((e) => e.index),
+    [entries[0]! + 1],
+  );
+  leader.storage.append(next.entries);
+  leader.node.advance(next);
+});
+
 test('nothing goes out early in a Ready that changes the term', () => {
   // A single voter with a learner: it wins its election, and appends to the learner, in one
   // Ready whose term is not yet persisted.

@@ -171,6 +171,7 @@ class Simulation {
   private nextId: bigint;
   private proposalSeq = 0;
   private readSeq = 0;
+  private lastInterleavedProposal = -1;
 
   // Fault rates of this seed.
   private readonly dropRate: number;
@@ -181,6 +182,8 @@ class Simulation {
   private readonly tickSkip: number;
   private readonly maxSizePerMsg: number;
   private readonly maxInflightMsgs: number;
+  /** How often a member takes messages, ticks and proposals while its Ready is being persisted. */
+  private readonly interleaveRate: number;
 
   // The checker's record.
   private readonly leaderOfTerm = new Map<number, bigint>();
@@ -202,6 +205,7 @@ class Simulation {
     this.tickSkip = this.pick([0, 0.1, 0.3]);
     this.maxSizePerMsg = this.pick([64, 256, 1024 * 1024]);
     this.maxInflightMsgs = this.pick([1, 4, 256]);
+    this.interleaveRate = this.pick([0, 0.2, 0.5]);
     this.nextId = BigInt(opts.members + 1);
     this.stats = {
       seed: opts.seed,
@@ -428,6 +432,8 @@ class Simulation {
     }
 
     this.send(rd.earlyMessages);
+    // A real member keeps receiving while it writes: step some of its messages now.
+    if (this.faults && this.chance(this.interleaveRate)) this.interleave(m);
     if (this.faults && this.chance(this.crashRate / 4)) {
       this.crash(m, 'before persisting');
       return;
@@ -477,6 +483,33 @@ class Simulation {
       return;
     }
     this.maybeSnapshot(m);
+  }
+
+  /** Delivers a few of m's in-flight messages (ahead of their time), maybe a tick and a proposal. */
+  private interleave(m: SimMember): void {
+    const node = m.node!;
+    let taken = 0;
+    const rest: InFlight[] = [];
+    for (const f of this.inflight) {
+      const msg = taken < 3 ? decodeMessage(f.bytes) : undefined;
+      if (msg === undefined || msg.to !== m.id || !this.connected(msg.from, msg.to)) {
+        rest.push(f);
+        continue;
+      }
+      taken++;
+      try {
+        node.step(msg);
+      } catch (err) {
+        if (!(err instanceof ErrStepPeerNotFound)) throw err;
+      }
+    }
+    this.inflight = rest;
+    if (this.chance(0.1)) node.tick();
+    // At most one such proposal per round, or busy members would flood the log.
+    if (this.lastInterleavedProposal < this.round && this.chance(0.3)) {
+      this.lastInterleavedProposal = this.round;
+      this.propose(m);
+    }
   }
 
   private apply(m: SimMember, e: Entry): void {
