@@ -174,6 +174,19 @@ export const ERROR_TRANSLATIONS: ReadonlyMap<string, ErrorTranslation> = new Map
   ['NOT_CAPABLE', ETCD_ERRORS.NotCapable],
   ['UNHEALTHY', ETCD_ERRORS.Unhealthy],
   ['INVALID_ARGUMENT', { code: S.INVALID_ARGUMENT }],
+  ['MEMBER_EXIST', ETCD_ERRORS.MemberExist],
+  ['PEER_URL_EXIST', ETCD_ERRORS.PeerURLExist],
+  ['MEMBER_NOT_ENOUGH_STARTED', ETCD_ERRORS.MemberNotEnoughStarted],
+  ['MEMBER_BAD_URLS', ETCD_ERRORS.MemberBadURLs],
+  ['MEMBER_NOT_FOUND', ETCD_ERRORS.MemberNotFound],
+  ['MEMBER_NOT_LEARNER', ETCD_ERRORS.MemberNotLearner],
+  ['LEARNER_NOT_READY', ETCD_ERRORS.LearnerNotReady],
+  ['TOO_MANY_LEARNERS', ETCD_ERRORS.TooManyLearners],
+  ['BAD_LEADER_TRANSFEREE', ETCD_ERRORS.BadLeaderTransferee],
+  ['NOT_SUPPORTED_FOR_LEARNER', ETCD_ERRORS.NotSupportedForLearner],
+  // storage/mvcc errors that reach the API outside a request's apply
+  ['ERR_MVCC_COMPACTED', ETCD_ERRORS.Compacted],
+  ['ERR_MVCC_FUTURE_REV', ETCD_ERRORS.FutureRev],
   // proto/errors.ts: a request whose bytes are not a valid message (grpc-go answers INTERNAL).
   ['PROTO_DECODE', { code: S.INTERNAL }],
 ]);

@@ -5,6 +5,7 @@
 import type { MemberContext, MemberService } from '../embed/index.ts';
 import { autoCompactionOf, parseInitialCluster, quotaBackendBytesOf } from '../server/config.ts';
 import { EtcdServer } from '../server/server.ts';
+import { registerClusterService, servePeerMembers } from './cluster.ts';
 import { registerConcurrencyServices } from './concurrency.ts';
 import { registerKvService } from './kv.ts';
 import { registerLeaseService } from './lease.ts';
@@ -26,6 +27,7 @@ export class EtcdService implements MemberService {
       advertiseClientUrls: config.advertiseClientUrls,
       initialCluster: parseInitialCluster(config.initialCluster),
       initialClusterToken: config.initialClusterToken,
+      initialClusterState: config.initialClusterState,
       heartbeatMs: config.heartbeatIntervalMs,
       electionMs: config.electionTimeoutMs,
       snapshotCount: config.snapshotCount,
@@ -50,6 +52,8 @@ export class EtcdService implements MemberService {
     this.server = server;
     registerKvService(ctx.grpc, server);
     registerMaintenanceService(ctx.grpc, server);
+    registerClusterService(ctx.grpc, server);
+    servePeerMembers(ctx.peerHttp, server);
     registerWatchService(ctx.grpc, server);
     registerLeaseService(ctx.grpc, server);
     registerConcurrencyServices(ctx.grpc, server);

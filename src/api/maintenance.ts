@@ -1,9 +1,8 @@
 /**
  * The parts of the Maintenance and Cluster services a single member answers on its own:
- * Status, HashKV, Alarm and MemberList (what `etcdctl endpoint status|hashkv`, `alarm list`
- * and `member list` need).
+ * Status, HashKV and Alarm (what `etcdctl endpoint status|hashkv` and `alarm list` need).
  */
-import { AlarmRequest_AlarmAction, ClusterService, MaintenanceService } from '../proto/index.ts';
+import { AlarmRequest_AlarmAction, MaintenanceService } from '../proto/index.ts';
 import type { EtcdServer } from '../server/server.ts';
 import type { GrpcServer } from './grpc/index.ts';
 
@@ -19,14 +18,4 @@ export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer)
     }
     return { header: server.header(), alarms: server.alarmList() };
   });
-  grpc.addMethod(ClusterService.MemberList, () => ({
-    header: server.header(),
-    members: [...server.members.values()].map((m) => ({
-      ID: m.id,
-      name: m.name,
-      peerURLs: m.peerUrls,
-      clientURLs: m.clientUrls,
-      isLearner: m.isLearner,
-    })),
-  }));
 }

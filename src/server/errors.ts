@@ -26,6 +26,16 @@ export const ServerErrorCode = {
   NotCapable: 'NOT_CAPABLE',
   Unhealthy: 'UNHEALTHY',
   InvalidArgument: 'INVALID_ARGUMENT',
+  MemberExist: 'MEMBER_EXIST',
+  PeerURLExist: 'PEER_URL_EXIST',
+  MemberNotEnoughStarted: 'MEMBER_NOT_ENOUGH_STARTED',
+  MemberBadURLs: 'MEMBER_BAD_URLS',
+  MemberNotFound: 'MEMBER_NOT_FOUND',
+  MemberNotLearner: 'MEMBER_NOT_LEARNER',
+  LearnerNotReady: 'LEARNER_NOT_READY',
+  TooManyLearners: 'TOO_MANY_LEARNERS',
+  BadLeaderTransferee: 'BAD_LEADER_TRANSFEREE',
+  NotSupportedForLearner: 'NOT_SUPPORTED_FOR_LEARNER',
 } as const;
 export type ServerErrorCode = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];
 
@@ -53,6 +63,16 @@ export const SERVER_ERROR_MESSAGES: Readonly<Record<ServerErrorCode, string>> = 
   NOT_CAPABLE: 'etcdserver: not capable',
   UNHEALTHY: 'etcdserver: unhealthy cluster',
   INVALID_ARGUMENT: 'etcdserver: invalid argument',
+  MEMBER_EXIST: 'etcdserver: member ID already exist',
+  PEER_URL_EXIST: 'etcdserver: Peer URLs already exists',
+  MEMBER_NOT_ENOUGH_STARTED: 'etcdserver: re-configuration failed due to not enough started members',
+  MEMBER_BAD_URLS: 'etcdserver: given member URLs are invalid',
+  MEMBER_NOT_FOUND: 'etcdserver: member not found',
+  MEMBER_NOT_LEARNER: 'etcdserver: can only promote a learner member',
+  LEARNER_NOT_READY: 'etcdserver: can only promote a learner member which is in sync with leader',
+  TOO_MANY_LEARNERS: 'etcdserver: too many learner members in cluster',
+  BAD_LEADER_TRANSFEREE: 'etcdserver: bad leader transferee',
+  NOT_SUPPORTED_FOR_LEARNER: 'etcdserver: rpc not supported for learner',
 };
 
 export class ServerError extends Error {

@@ -28,20 +28,27 @@ import { Snapshotter } from '../storage/snap/index.ts';
 import { Wal } from '../storage/wal/index.ts';
 
 export interface RaftLoopOptions {
+  /** This member's id for a new WAL; a restarted member reads it from the WAL's metadata. */
   memberId: bigint;
+  memberIdFromMetadata(metadata: Uint8Array): bigint;
   walDir: string;
   snapDir: string;
   heartbeatMs: number;
   electionMs: number;
   /** Metadata stored at the head of a new WAL (member and cluster ids). */
   walMetadata: Uint8Array;
-  /** The members of a new cluster; ignored when the WAL already exists. */
+  /**
+   * The members of a new cluster; ignored when the WAL already exists. Empty for a member
+   * joining an existing cluster: it learns the membership from the leader.
+   */
   bootstrapPeers: readonly Peer[];
   /** The applied index the state machine already has durably (entries up to it are skipped). */
   appliedIndex: number;
 }
 
 export interface RaftLoopHandlers {
+  /** Entries just made durable in this member's log (before they are committed). */
+  appended(entries: readonly Entry[]): void;
   /** Applies committed entries, synchronously and in order. */
   apply(entries: readonly Entry[], confState: () => ConfState): void;
   /** Installs a snapshot received from the leader. */
@@ -125,7 +132,7 @@ export class RaftLoop {
       const applied = Math.max(opts.appliedIndex, snapshot?.metadata.index ?? 0);
       const node = new RawNode(
         {
-          id: opts.memberId,
+          id: opts.memberIdFromMetadata(opened.metadata),
           electionTick,
           heartbeatTick: 1,
           random,
@@ -134,13 +141,14 @@ export class RaftLoop {
         storage,
       );
       const loop = new RaftLoop(node, storage, wal, snapshotter, handlers, opts.heartbeatMs);
-      if (node.status().config.voters.length === 1) node.campaign();
+      const { voters } = node.status().config;
+      if (voters.length === 1 && voters[0] === node.raft.id) node.campaign();
       loop.schedule();
       return { loop, restored };
     }
     wal = await Wal.create(opts.walDir, opts.walMetadata);
     const node = new RawNode({ id: opts.memberId, electionTick, heartbeatTick: 1, random }, storage);
-    node.bootstrap(opts.bootstrapPeers);
+    if (opts.bootstrapPeers.length > 0) node.bootstrap(opts.bootstrapPeers);
     restored = {
       metadata: opts.walMetadata,
       snapshot: undefined,
@@ -196,7 +204,10 @@ export class RaftLoop {
         this.handlers.applySnapshot(rd.snapshot);
       }
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
-      if (rd.entries.length > 0) this.storage.append(rd.entries);
+      if (rd.entries.length > 0) {
+        this.storage.append(rd.entries);
+        this.handlers.appended(rd.entries);
+      }
       if (rd.messages.length > 0) this.handlers.send(rd.messages);
       if (rd.committedEntries.length > 0) {
         this.handlers.apply(rd.committedEntries, () => this.node.status().config);

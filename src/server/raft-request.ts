@@ -16,6 +16,7 @@ export const RequestKind = {
   LeaseGrant: 6,
   LeaseRevoke: 7,
   LeaseCheckpoint: 8,
+  MemberAttributes: 9,
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 

@@ -40,6 +40,8 @@ import {
   type TxnResponse,
 } from '../proto/index.ts';
 import {
+  type ConfChange,
+  ConfChangeType,
   type ConfState,
   decodeConfChange,
   type Entry,
@@ -53,6 +55,7 @@ import {
 } from '../raft/index.ts';
 import { Backend, Bucket, putConsistentIndex, readConsistentIndex } from '../storage/backend/index.ts';
 import { MvccStore } from '../storage/mvcc/index.ts';
+import { Wal } from '../storage/wal/index.ts';
 import { VERSION } from '../version.ts';
 import { ServerError, ServerErrorCode } from './errors.ts';
 import { clusterIdFromMemberIds, memberIdFromPeerUrls } from './ids.ts';
@@ -70,6 +73,7 @@ import {
   isTxnSerializable,
 } from './kv-apply.ts';
 import { LEASE_REVOKE_PER_SEC, Lessor, MAX_LEASE_TTL_SEC } from './lessor.ts';
+import { decodeMember, encodeMember, type Member, Membership } from './membership.ts';
 import { RaftLoop } from './raft-loop.ts';
 import { decodeRaftRequest, encodeRaftRequest, RequestIdGenerator, RequestKind } from './raft-request.ts';
 import { DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS, WatchHub } from './watch.ts';
@@ -84,6 +88,7 @@ export interface MemberOptions {
   /** name -> peer URLs of every member of a new cluster. */
   initialCluster: ReadonlyMap<string, readonly string[]>;
   initialClusterToken: string;
+  initialClusterState: 'new' | 'existing';
   heartbeatMs: number;
   electionMs: number;
   snapshotCount: number;
@@ -108,6 +113,14 @@ export interface MemberLog {
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 /** How often the leader looks for expired leases (etcd: every 500 ms). */
 const LEASE_CHECK_INTERVAL_MS = 500;
+/** etcd's maxLearners. */
+const MAX_LEARNERS = 1;
+/** A learner is promoted only once its log reaches this fraction of the leader's commit index. */
+const LEARNER_READY_FRACTION = 0.9;
+/** Retry interval of a member's attribute publication that failed. */
+const PUBLISH_RETRY_MS = 2000;
+/** How long a joining member waits for a peer's member list. */
+const FETCH_MEMBERS_TIMEOUT_MS = 5000;
 /** An expired lease whose revoke did not apply within this long is proposed again. */
 const LEASE_REVOKE_RETRY_MS = 5000;
 /** A request waits this long for its proposal to apply before timing out (etcd: 5 s + 2 x election). */
@@ -126,23 +139,122 @@ interface ReadWaiter {
   reject(err: Error): void;
 }
 
-export interface MemberInfo {
-  id: bigint;
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-  isLearner: boolean;
+interface Identity {
+  memberId: bigint;
+  clusterId: bigint;
+  /** The members a new cluster starts with; empty when joining or restarting. */
+  bootstrap: Member[];
+}
+
+/** A restarted member reads its identity from its WAL. */
+const RESTARTED: Identity = { memberId: 0n, clusterId: 0n, bootstrap: [] };
+
+function encodeWalMetadata(memberId: bigint, clusterId: bigint): Uint8Array {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(memberId, 0);
+  b.writeBigUInt64BE(clusterId, 8);
+  return b;
+}
+
+function decodeWalMetadata(md: Uint8Array): { memberId: bigint; clusterId: bigint } {
+  if (md.length < 16) throw new ServerError(ServerErrorCode.InvalidArgument, 'the WAL metadata does not name a member');
+  const b = Buffer.from(md.buffer, md.byteOffset, md.byteLength);
+  return { memberId: b.readBigUInt64BE(0), clusterId: b.readBigUInt64BE(8) };
+}
+
+/**
+ * The identity of a member without a WAL: for a new cluster, derived from --initial-cluster and
+ * the token as etcd derives it; for one joining an existing cluster (after `member add`), asked
+ * of the peers it names.
+ */
+async function resolveIdentity(opts: MemberOptions): Promise<Identity> {
+  const token = opts.initialClusterToken;
+  const peers: Member[] = [...opts.initialCluster.entries()].map(([name, urls]) => ({
+    id: memberIdFromPeerUrls(urls, token),
+    name,
+    peerUrls: [...urls],
+    clientUrls: [],
+    isLearner: false,
+  }));
+  const self = peers.find((p) => p.name === opts.name);
+  if (self === undefined) {
+    throw new ServerError(
+      ServerErrorCode.InvalidArgument,
+      `couldn't find local name "${opts.name}" in the initial cluster configuration`,
+    );
+  }
+  const advertised = [...opts.initialAdvertisePeerUrls].sort().join(',');
+  if ([...self.peerUrls].sort().join(',') !== advertised) {
+    throw new ServerError(
+      ServerErrorCode.InvalidArgument,
+      `--initial-cluster has ${opts.name}=${self.peerUrls.join(',')} but missing from --initial-advertise-peer-urls=${opts.initialAdvertisePeerUrls.join(',')}`,
+    );
+  }
+  if (opts.initialClusterState === 'new') {
+    return { memberId: self.id, clusterId: clusterIdFromMemberIds(peers.map((p) => p.id)), bootstrap: peers };
+  }
+  const others = peers.filter((p) => p !== self).flatMap((p) => p.peerUrls);
+  const remote = await fetchClusterMembers(others);
+  const me = remote.members.find((m) => m.peerUrls.some((u) => opts.initialAdvertisePeerUrls.includes(u)));
+  if (me === undefined) {
+    throw new ServerError(
+      ServerErrorCode.InvalidArgument,
+      `member with peer URLs ${opts.initialAdvertisePeerUrls.join(',')} has not been added to the cluster (run 'member add' first)`,
+    );
+  }
+  return { memberId: me.id, clusterId: remote.clusterId, bootstrap: [] };
+}
+
+/** etcd's member list JSON (ids are uint64 numbers: read as text so that they stay exact). */
+export function parseMemberList(body: string): Member[] {
+  const list = JSON.parse(body.replace(/"id"\s*:\s*(\d+)/g, '"id":"$1"')) as {
+    id: string;
+    name?: string;
+    peerURLs?: string[];
+    clientURLs?: string[];
+    isLearner?: boolean;
+  }[];
+  return list.map((m) => ({
+    id: BigInt(m.id),
+    name: m.name ?? '',
+    peerUrls: m.peerURLs ?? [],
+    clientUrls: m.clientURLs ?? [],
+    isLearner: m.isLearner === true,
+  }));
+}
+
+/** GET <peer>/members of the first peer that answers: the members and the cluster id. */
+async function fetchClusterMembers(peerUrls: readonly string[]): Promise<{ clusterId: bigint; members: Member[] }> {
+  const errors: string[] = [];
+  for (const url of peerUrls) {
+    try {
+      const res = await fetch(new URL('/members', url), { signal: AbortSignal.timeout(FETCH_MEMBERS_TIMEOUT_MS) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const clusterHeader = res.headers.get('x-etcd-cluster-id');
+      if (clusterHeader === null) throw new Error('no X-Etcd-Cluster-ID header');
+      const body = await res.text();
+      const members = parseMemberList(body);
+      return { clusterId: BigInt(`0x${clusterHeader}`), members };
+    } catch (err) {
+      errors.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  throw new ServerError(
+    ServerErrorCode.Unhealthy,
+    `could not retrieve the cluster's members from the peers in --initial-cluster (${errors.join('; ')})`,
+  );
 }
 
 export class EtcdServer {
-  readonly memberId: bigint;
-  readonly clusterId: bigint;
+  /** Set once at start (from the flags, the peers, or the WAL of a restarted member). */
+  memberId = 0n;
+  clusterId = 0n;
   readonly name: string;
   private readonly opts: MemberOptions;
   private readonly backend: Backend;
   readonly store: MvccStore;
   private raft!: RaftLoop;
-  private readonly ids: RequestIdGenerator;
+  private ids = new RequestIdGenerator(0n, Date.now());
   private readonly waiters = new Map<bigint, Waiter>();
   private appliedIndex: number;
   private snapshotIndex: number;
@@ -156,7 +268,12 @@ export class EtcdServer {
   private readonly revoking = new Map<bigint, number>();
   /** Cancels of in-process waits for changes, failed when the member stops. */
   private readonly waiting = new Set<() => void>();
-  readonly members = new Map<bigint, MemberInfo>();
+  readonly membership: Membership;
+  /** Told after every applied membership change (the transport follows it). */
+  onMembershipChange: (members: readonly Member[]) => void = () => {};
+  private attributesPublished = false;
+  /** Members added in the log and not yet applied. */
+  private readonly pendingMembers = new Map<bigint, Member>();
 
   // Linearizable reads: waiting for the next read index; one read index in flight at a time.
   private pendingReads: ReadWaiter[] = [];
@@ -173,14 +290,8 @@ export class EtcdServer {
   private fatalError: Error | undefined = undefined;
   onFatal: (err: Error) => void = () => {};
 
-  private constructor(
-    opts: MemberOptions,
-    backend: Backend,
-    store: MvccStore,
-    lessor: Lessor,
-    memberId: bigint,
-    clusterId: bigint,
-  ) {
+  private constructor(opts: MemberOptions, backend: Backend, store: MvccStore, lessor: Lessor, membership: Membership) {
+    this.membership = membership;
     this.opts = opts;
     this.name = opts.name;
     this.backend = backend;
@@ -191,9 +302,6 @@ export class EtcdServer {
       progressNotifyIntervalMs: opts.progressNotifyIntervalMs ?? DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS,
       header: (rev) => this.header(rev),
     });
-    this.memberId = memberId;
-    this.clusterId = clusterId;
-    this.ids = new RequestIdGenerator(memberId, Date.now());
     const applied = readConsistentIndex(backend);
     this.appliedIndex = applied.index;
     this.term = applied.term;
@@ -208,45 +316,30 @@ export class EtcdServer {
     const minTtlSec = Math.ceil((Math.floor((3 * electionTicks) / 2) * opts.heartbeatMs) / 1000);
     const lessor = new Lessor(backend, { minTtlSec });
     const store = MvccStore.open(backend, { onRestoreLease: (key, lease) => lessor.restoreKey(key, lease) });
-    const memberId = memberIdFromPeerUrls(opts.initialAdvertisePeerUrls, opts.initialClusterToken);
-    const peers = [...opts.initialCluster.entries()].map(([name, urls]) => ({
-      name,
-      urls,
-      id: memberIdFromPeerUrls(urls, opts.initialClusterToken),
-    }));
-    if (!peers.some((p) => p.id === memberId)) {
-      throw new ServerError(
-        ServerErrorCode.InvalidArgument,
-        `couldn't find local name "${opts.name}" in the initial cluster configuration`,
-      );
+    const membership = new Membership(backend);
+    let identity: Identity;
+    try {
+      identity = Wal.exists(walDir) ? RESTARTED : await resolveIdentity(opts);
+    } catch (err) {
+      await backend.close();
+      throw err;
     }
-    const clusterId = clusterIdFromMemberIds(peers.map((p) => p.id));
-    const server = new EtcdServer(opts, backend, store, lessor, memberId, clusterId);
-    for (const p of peers) {
-      server.members.set(p.id, {
-        id: p.id,
-        name: p.name,
-        peerUrls: [...p.urls],
-        clientUrls: p.id === memberId ? [...opts.advertiseClientUrls] : [],
-        isLearner: false,
-      });
-    }
+    const server = new EtcdServer(opts, backend, store, lessor, membership);
     for (const key of backend.range(Bucket.alarm, new Uint8Array(0), null).keys) server.alarms.add(key[0] ?? 0);
-    const metadata = Buffer.alloc(16);
-    metadata.writeBigUInt64BE(memberId, 0);
-    metadata.writeBigUInt64BE(clusterId, 8);
     const { loop, restored } = await RaftLoop.open(
       {
-        memberId,
+        memberId: identity.memberId,
+        memberIdFromMetadata: (md) => decodeWalMetadata(md).memberId,
         walDir,
         snapDir,
         heartbeatMs: opts.heartbeatMs,
         electionMs: opts.electionMs,
-        walMetadata: metadata,
-        bootstrapPeers: peers.map((p) => ({ id: p.id })),
+        walMetadata: encodeWalMetadata(identity.memberId, identity.clusterId),
+        bootstrapPeers: identity.bootstrap.map((m) => ({ id: m.id, context: encodeMember(m) })),
         appliedIndex: server.appliedIndex,
       },
       {
+        appended: (entries) => server.onAppended(entries),
         apply: (entries, confState) => server.applyEntries(entries, confState),
         applySnapshot: (snap) => server.applySnapshot(snap),
         readStates: (states) => server.onReadStates(states),
@@ -255,17 +348,8 @@ export class EtcdServer {
         afterReady: () => server.afterReady(),
       },
     );
-    if (!restored.isNew && restored.metadata.length >= 16) {
-      const storedMember = Buffer.from(restored.metadata).readBigUInt64BE(0);
-      if (storedMember !== memberId) {
-        await loop.close();
-        await backend.close();
-        throw new ServerError(
-          ServerErrorCode.InvalidArgument,
-          `the data dir belongs to member ${storedMember.toString(16)}, not ${memberId.toString(16)} (check --initial-advertise-peer-urls and --initial-cluster-token)`,
-        );
-      }
-    }
+    const stored = decodeWalMetadata(restored.metadata);
+    server.setIdentity(stored.memberId, stored.clusterId);
     if (restored.snapshot !== undefined) server.snapshotIndex = restored.snapshot.metadata.index;
     server.raft = loop;
     loop.onFatal = (err) => server.fail(err);
@@ -274,13 +358,19 @@ export class EtcdServer {
     server.leaseTimer.unref();
     opts.log.info(
       {
-        'member-id': memberId.toString(16),
-        'cluster-id': clusterId.toString(16),
+        'member-id': server.memberId.toString(16),
+        'cluster-id': server.clusterId.toString(16),
         'applied-index': server.appliedIndex,
       },
       restored.isNew ? 'started a new member' : 'restarted member',
     );
     return server;
+  }
+
+  private setIdentity(memberId: bigint, clusterId: bigint): void {
+    this.memberId = memberId;
+    this.clusterId = clusterId;
+    this.ids = new RequestIdGenerator(memberId, Date.now());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -341,6 +431,110 @@ export class EtcdServer {
       compactRevision: BigInt(h.compactRevision),
       hashRevision: BigInt(h.revision),
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Membership
+
+  private proposeConfChange(type: ConfChangeType, nodeId: bigint, context: Uint8Array): Promise<Member[]> {
+    if (this.stopped) return Promise.reject(new ServerError(ServerErrorCode.Stopped));
+    if (!this.hasLeader()) return Promise.reject(new ServerError(ServerErrorCode.NoLeader));
+    const id = this.ids.id();
+    return new Promise<Member[]>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          if (this.waiters.delete(id)) reject(new ServerError(ServerErrorCode.Timeout));
+        },
+        REQUEST_TIMEOUT_BASE_MS + 2 * this.opts.electionMs,
+      );
+      this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, request: undefined, timer });
+      try {
+        this.raft.node.proposeConfChange({ id, type, nodeId, context });
+      } catch (err) {
+        clearTimeout(timer);
+        this.waiters.delete(id);
+        reject(err instanceof ErrProposalDropped ? new ServerError(ServerErrorCode.NoLeader) : err);
+        return;
+      }
+      this.raft.schedule();
+    });
+  }
+
+  /** etcd's strict reconfiguration check: after adding a voter, a quorum must already be serving. */
+  private readyToAddVoter(): boolean {
+    const voters = this.membership.voters();
+    const started = voters.filter((m) => this.membership.isStarted(m.id)).length;
+    const total = voters.length + 1;
+    if (started === 1 && total === 2) return true; // growing a one-member cluster
+    return started >= Math.floor(total / 2) + 1;
+  }
+
+  private readyToRemoveVoter(id: bigint): boolean {
+    const voters = this.membership.voters().filter((m) => m.id !== id);
+    const started = voters.filter((m) => this.membership.isStarted(m.id)).length;
+    return started >= Math.floor(voters.length / 2) + 1;
+  }
+
+  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
+    checkPeerUrls(peerUrls);
+    if (this.membership.withPeerUrl(peerUrls) !== undefined) throw new ServerError(ServerErrorCode.PeerURLExist);
+    if (isLearner) {
+      const learners = this.membership.list().filter((m) => m.isLearner).length;
+      if (learners >= MAX_LEARNERS) throw new ServerError(ServerErrorCode.TooManyLearners);
+    } else if (!this.readyToAddVoter()) {
+      throw new ServerError(ServerErrorCode.MemberNotEnoughStarted);
+    }
+    const id = memberIdFromPeerUrls(peerUrls, `${this.opts.initialClusterToken}${Math.floor(Date.now() / 1000)}`);
+    if (this.membership.get(id) !== undefined) throw new ServerError(ServerErrorCode.MemberExist);
+    const member: Member = { id, name: '', peerUrls: [...peerUrls], clientUrls: [], isLearner };
+    const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+    const members = await this.proposeConfChange(type, id, encodeMember(member));
+    return { member, members };
+  }
+
+  async memberRemove(id: bigint): Promise<Member[]> {
+    const m = this.membership.get(id);
+    if (m === undefined) throw new ServerError(ServerErrorCode.MemberNotFound);
+    if (!m.isLearner && !this.readyToRemoveVoter(id)) throw new ServerError(ServerErrorCode.MemberNotEnoughStarted);
+    return this.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0));
+  }
+
+  async memberUpdate(id: bigint, peerUrls: string[]): Promise<Member[]> {
+    checkPeerUrls(peerUrls);
+    const m = this.membership.get(id);
+    if (m === undefined) throw new ServerError(ServerErrorCode.MemberNotFound);
+    const other = this.membership.withPeerUrl(peerUrls);
+    if (other !== undefined && other.id !== id) throw new ServerError(ServerErrorCode.PeerURLExist);
+    return this.proposeConfChange(ConfChangeType.UpdateNode, id, encodeMember({ ...m, peerUrls: [...peerUrls] }));
+  }
+
+  async memberPromote(id: bigint): Promise<Member[]> {
+    const m = this.membership.get(id);
+    if (m === undefined) throw new ServerError(ServerErrorCode.MemberNotFound);
+    if (!m.isLearner) throw new ServerError(ServerErrorCode.MemberNotLearner);
+    if (this.raft.isLeader()) {
+      // etcd promotes a learner only once it has 90% of the leader's log.
+      const st = this.raft.node.status();
+      const match = st.progress.get(id)?.match ?? 0;
+      if (match < LEARNER_READY_FRACTION * st.hardState.commit) throw new ServerError(ServerErrorCode.LearnerNotReady);
+    }
+    return this.proposeConfChange(ConfChangeType.AddNode, id, encodeMember({ ...m, isLearner: false }));
+  }
+
+  /** Publishes this member's name and client URLs through raft, once, when a leader is known. */
+  private publishAttributes(): void {
+    if (this.attributesPublished || this.stopped || !this.hasLeader()) return;
+    this.attributesPublished = true;
+    const payload = Buffer.from(
+      JSON.stringify({ id: this.memberId.toString(), name: this.opts.name, clientURLs: this.opts.advertiseClientUrls }),
+    );
+    this.propose(RequestKind.MemberAttributes, undefined, payload).catch((err: unknown) => {
+      this.attributesPublished = false;
+      if (!this.stopped) {
+        this.opts.log.warn({ err: String(err) }, 'failed to publish local member to the cluster; retrying');
+        setTimeout(() => this.publishAttributes(), PUBLISH_RETRY_MS).unref();
+      }
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -567,7 +761,7 @@ export class EtcdServer {
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the backend before a restart
       if (e.type === EntryType.ConfChange) {
-        this.raft.node.applyConfChange(decodeConfChange(e.data));
+        this.applyConfChange(decodeConfChange(e.data));
       } else if (e.data.length > 0) {
         this.applyRequest(e);
       }
@@ -579,6 +773,76 @@ export class EtcdServer {
     // Same backend transaction as the data just applied: written synchronously after it.
     putConsistentIndex(this.backend, this.appliedIndex, this.term);
     void confState;
+  }
+
+  /**
+   * Raft switches to a new configuration as soon as the conf change is in the log, so a member
+   * being added must be reachable from then on (its entry commits with its help when the cluster
+   * grows from one member to two), and `member add` answers once the change is durable in the
+   * leader's log, as etcd answers before the new member has started.
+   */
+  private onAppended(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = decodeConfChange(e.data);
+      if (cc.type !== ConfChangeType.AddNode && cc.type !== ConfChangeType.AddLearnerNode) continue;
+      if (cc.context.length === 0 || this.membership.get(cc.nodeId) !== undefined) continue;
+      const m = decodeMember(cc.context);
+      this.pendingMembers.set(cc.nodeId, { ...m, id: cc.nodeId, isLearner: cc.type === ConfChangeType.AddLearnerNode });
+      this.onMembershipChange(this.members());
+      this.settle(cc.id, this.members(), undefined);
+    }
+  }
+
+  /** The applied members and those whose addition is in the log but not yet applied. */
+  members(): Member[] {
+    if (this.pendingMembers.size === 0) return this.membership.list();
+    const all = [
+      ...this.membership.list(),
+      ...[...this.pendingMembers.values()].filter((m) => this.membership.get(m.id) === undefined),
+    ];
+    return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  private applyConfChange(cc: ConfChange): void {
+    this.pendingMembers.delete(cc.nodeId);
+    let error: Error | undefined;
+    try {
+      this.raft.node.applyConfChange(cc);
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err));
+    }
+    if (error === undefined) {
+      const described = cc.context.length > 0 ? decodeMember(cc.context) : undefined;
+      switch (cc.type) {
+        case ConfChangeType.AddNode: {
+          const existing = this.membership.get(cc.nodeId);
+          if (existing?.isLearner) this.membership.promote(cc.nodeId);
+          else if (existing === undefined && described !== undefined) {
+            this.membership.add({ ...described, id: cc.nodeId, isLearner: false });
+          }
+          break;
+        }
+        case ConfChangeType.AddLearnerNode:
+          if (described !== undefined) this.membership.add({ ...described, id: cc.nodeId, isLearner: true });
+          break;
+        case ConfChangeType.RemoveNode:
+          this.membership.remove(cc.nodeId);
+          break;
+        case ConfChangeType.UpdateNode:
+          if (described !== undefined) this.membership.updatePeerUrls(cc.nodeId, described.peerUrls);
+          break;
+      }
+      this.opts.log.info(
+        { type: cc.type, member: cc.nodeId.toString(16), members: this.membership.size },
+        'applied a membership change',
+      );
+      this.onMembershipChange(this.members());
+      if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
+        setImmediate(() => this.fail(new Error('the member has been permanently removed from the cluster')));
+      }
+    }
+    this.settle(cc.id, this.members(), error);
   }
 
   private applyRequest(e: Entry): void {
@@ -642,6 +906,16 @@ export class EtcdServer {
           for (const key of keys) w.deleteRange(key, new Uint8Array(0), { prevKv: false });
           return { header: this.header() };
         });
+      }
+      case RequestKind.MemberAttributes: {
+        const attrs = JSON.parse(Buffer.from(payload).toString('utf8')) as {
+          id: string;
+          name: string;
+          clientURLs: string[];
+        };
+        this.membership.setAttributes(BigInt(attrs.id), attrs.name, attrs.clientURLs);
+        this.onMembershipChange(this.membership.list());
+        return { header: this.header() };
       }
       case RequestKind.Alarm: {
         const alarm = payload[1] ?? 0;
@@ -763,6 +1037,7 @@ export class EtcdServer {
     if (state.raftState === StateType.Leader || state.lead !== 0n) {
       this.term = Math.max(this.term, this.raft?.node.status().hardState.term ?? 0);
     }
+    this.publishAttributes();
     if (state.lead === 0n) {
       // Reads waiting on a read index from a leader that is gone are failed; clients retry.
       const failed = this.inflightReads;
@@ -873,6 +1148,21 @@ export class EtcdServer {
     for (const r of this.readsAwaitingApply)
       for (const w of r.waiters) w.reject(new ServerError(ServerErrorCode.Stopped));
     await this.backend.close();
+  }
+}
+
+function checkPeerUrls(urls: readonly string[]): void {
+  if (urls.length === 0) throw new ServerError(ServerErrorCode.MemberBadURLs);
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new ServerError(ServerErrorCode.MemberBadURLs);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '') {
+      throw new ServerError(ServerErrorCode.MemberBadURLs);
+    }
   }
 }
 
