@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import {
   EMPTY_BYTES,
   ErrProposalDropped,
+  ErrSnapshotTemporarilyUnavailable,
   MessageType,
   newMessage,
   ProgressState,
@@ -160,6 +161,32 @@ test('while a snapshot is in flight the leader sends nothing else; a failed one 
   net.tickAll();
   net.stabilize();
   assert.deepEqual(net.member(3).appliedData(), ['more']);
+});
+
+test('while storage reports ErrSnapshotTemporarilyUnavailable the leader waits, then sends the snapshot', () => {
+  const net = cluster();
+  net.isolate(3);
+  for (let i = 0; i < 5; i++) net.propose(1, `p${i}`);
+  const leader = net.member(1);
+  const applied = leader.raft.raftLog.applied;
+  leader.storage.createSnapshot(applied, leader.confState, EMPTY_BYTES);
+  leader.storage.compact(applied);
+  let unavailable = true;
+  const real = leader.storage.snapshot.bind(leader.storage);
+  leader.storage.snapshot = () => {
+    if (unavailable) throw new ErrSnapshotTemporarilyUnavailable();
+    return real();
+  };
+  net.recover();
+  net.tickAll();
+  net.stabilize();
+  assert.equal(ofType(net.delivered, MessageType.MsgSnap).length, 0);
+  assert.notEqual(net.node(1).status().progress.get(3n)?.state, ProgressState.Snapshot);
+  unavailable = false;
+  net.tickAll();
+  net.stabilize();
+  assert.equal(ofType(net.delivered, MessageType.MsgSnap).length, 1);
+  assert.equal(net.member(3).appliedSnapshot?.metadata.index, applied);
 });
 
 test('a snapshot at or below the follower commit index is ignored', () => {

@@ -90,9 +90,9 @@ export class SimFailure extends Error {
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 1;
 /** A leader with a current-term commit must exist this many rounds after the network heals. */
-export const ELECTION_BOUND_ROUNDS = 20 * ELECTION_TICK;
+export const ELECTION_BOUND_ROUNDS = 10 * ELECTION_TICK;
 /** Liveness proposals must be applied everywhere this many rounds after a leader emerges. */
-export const COMMIT_BOUND_ROUNDS = 20 * ELECTION_TICK;
+export const COMMIT_BOUND_ROUNDS = 10 * ELECTION_TICK;
 const LIVENESS_PROPOSALS = 5;
 const TRACE_KEEP = 60;
 
