@@ -1,8 +1,8 @@
 /**
  * The server shell as an operator meets it: `etcd-ts` started from ETCD_* variables only, on
- * free loopback ports, answering /version, refusing KV calls with a clean Unimplemented that
- * the real etcdctl reports at once, keeping its data dir private and to itself, and exiting 0
- * on SIGTERM.
+ * free loopback ports, answering /version and the real etcdctl, keeping its data dir private
+ * and to itself, and exiting 0 on SIGTERM; and a member with nothing behind its gRPC methods
+ * answering the real etcdctl with a clean Unimplemented at once.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { startMember } from '../../src/embed/index.ts';
+import { createSilentLogger } from '../../src/server/logger.ts';
 import { etcdctl } from '../helpers/etcdctl.ts';
 import { freePort } from '../helpers/ports.ts';
 
@@ -75,7 +77,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]);
 }
 
-test('etcd-ts from ETCD_* variables only: /version, etcdctl gets Unimplemented, private and exclusive data dir, SIGTERM exits 0', {
+test('etcd-ts from ETCD_* variables only: /version, etcdctl get, private and exclusive data dir, SIGTERM exits 0', {
   timeout: 45_000,
 }, async () => {
   const [clientPort, peerPort, clientPort2, peerPort2] = await Promise.all([
@@ -103,13 +105,12 @@ test('etcd-ts from ETCD_* variables only: /version, etcdctl gets Unimplemented, 
   assert.match(version.headers.get('content-type') ?? '', /application\/json/);
   assert.deepEqual(await version.json(), { etcdserver: '3.5.0', etcdcluster: '3.5.0' });
 
-  // The real etcdctl: a prompt, clean failure rather than a hang or a crash.
+  // The real etcdctl, through the whole stack: a prompt answer rather than a hang or a crash.
   const started = Date.now();
   const get = await etcdctl(`127.0.0.1:${clientPort}`, ['--command-timeout=3s', 'get', 'foo'], { timeoutMs: 10_000 });
   const tookMs = Date.now() - started;
-  assert.notEqual(get.code, 0);
-  assert.notEqual(get.code, -1, 'etcdctl was killed: it hung');
-  assert.match(get.stderr, /code = Unimplemented desc = method etcdserverpb\.KV\/Range is not implemented yet/);
+  assert.equal(get.code, 0, get.stderr);
+  assert.equal(get.stdout, '');
   assert.ok(tookMs < 3000, `etcdctl took ${tookMs}ms`);
 
   assert.equal(statSync(dataDir).mode & 0o777, 0o700);
@@ -149,4 +150,33 @@ test('etcd-ts from ETCD_* variables only: /version, etcdctl gets Unimplemented, 
   server.child.kill('SIGTERM');
   assert.equal(await withTimeout(server.exited, EXIT_TIMEOUT_MS, 'shutdown'), 0);
   assert.match(server.output(), /"msg":"closed etcd server"/);
+});
+
+test('a member with no services behind it: the real etcdctl gets Unimplemented at once, not a hang', {
+  timeout: 20_000,
+}, async () => {
+  const member = await startMember(
+    {
+      name: 'bare',
+      dataDir: join(tempRoot, 'bare.etcd'),
+      listenClientUrls: ['http://127.0.0.1:0'],
+      listenPeerUrls: ['http://127.0.0.1:0'],
+    },
+    { logger: createSilentLogger() },
+  );
+  try {
+    const endpoint = member.clientUrls[0]!.replace('http://', '');
+    const started = Date.now();
+    const get = await etcdctl(endpoint, ['--command-timeout=3s', 'get', 'foo'], { timeoutMs: 10_000 });
+    const tookMs = Date.now() - started;
+    assert.notEqual(get.code, 0);
+    assert.notEqual(get.code, -1, 'etcdctl was killed: it hung');
+    assert.match(get.stderr, /code = Unimplemented desc = method etcdserverpb\.KV\/Range is not implemented yet/);
+    assert.ok(tookMs < 3000, `etcdctl took ${tookMs}ms`);
+    const status = await etcdctl(endpoint, ['endpoint', 'status'], { timeoutMs: 10_000 });
+    assert.notEqual(status.code, 0);
+    assert.match(status.stderr, /Unimplemented desc = method etcdserverpb\.Maintenance\/Status is not implemented yet/);
+  } finally {
+    await member.close();
+  }
 });
