@@ -136,9 +136,18 @@ function machineInfo(config: BenchConfig, etcdTsBuild: string): MachineInfo {
     etcdVersion: parseEtcdVersion(run(config.etcdPath, ['--version'])) ?? 'unknown',
     tool: "etcd's tools/benchmark 3.4.23",
     etcdTsVersion: pkg.version,
-    etcdTsCommit: run('git', ['rev-parse', '--short', 'HEAD']) || 'unknown',
+    etcdTsCommit: commitDescription(run),
     etcdTsBuild,
   };
+}
+
+/** HEAD, and how many files under src/ and bin/ differ from it (the build takes the working tree). */
+function commitDescription(run: (cmd: string, args: string[]) => string): string {
+  const head = run('git', ['rev-parse', '--short', 'HEAD']) || 'unknown';
+  const dirty = run('git', ['status', '--porcelain', '--', 'src', 'bin'])
+    .split('\n')
+    .filter((l) => l !== '').length;
+  return dirty === 0 ? head : `${head} + ${dirty} uncommitted files in src/ and bin/`;
 }
 
 function writeJson(path: string, file: ResultsFile): void {

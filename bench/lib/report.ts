@@ -3,7 +3,7 @@
 
 import type { ResultsFile, RunResult } from './results.ts';
 import { RunStatus } from './results.ts';
-import type { ScenarioName } from './scenarios.ts';
+import { SCENARIOS, type ScenarioName } from './scenarios.ts';
 
 export const SECTION_HEADING = '## Side by side with etcd';
 /** A run whose interference (otherPct) is above this is counted as noisy in the report. */
@@ -40,6 +40,8 @@ export interface Metric {
   title: string;
   pick: (r: RunResult) => number | null;
   format: (v: number) => string;
+  /** A latency metric: left empty for scenarios whose latency the tool does not measure. */
+  latency?: boolean;
 }
 
 export const fmtInt = (v: number): string => Math.round(v).toLocaleString('en-US');
@@ -54,8 +56,8 @@ export const fmtRatio = (v: number): string => v.toFixed(2);
 
 const THROUGHPUT: Metric[] = [
   { title: 'ops/s', pick: (r) => r.opsPerSec, format: fmtInt },
-  { title: 'p50 ms', pick: (r) => r.p50Ms, format: fmtSig },
-  { title: 'p99 ms', pick: (r) => r.p99Ms, format: fmtSig },
+  { title: 'p50 ms', pick: (r) => r.p50Ms, format: fmtSig, latency: true },
+  { title: 'p99 ms', pick: (r) => r.p99Ms, format: fmtSig, latency: true },
 ];
 const COST: Metric[] = [
   { title: 'server CPU µs/op', pick: (r) => r.serverCpuUsPerOp, format: fmtSig },
@@ -101,6 +103,10 @@ export function metricTable(file: ResultsFile, scenarios: readonly ScenarioName[
   for (const s of scenarios) {
     const row: string[] = [s];
     for (const m of metrics) {
+      if (m.latency === true && !SCENARIOS[s].latencyMeaningful) {
+        row.push(...labels.map(() => '–'), ...labels.slice(1).map(() => ''));
+        continue;
+      }
       const cells = labels.map((l) => cell(runsOf(file, s, l), m.pick));
       for (const c of cells) row.push(showCell(c, m.format));
       for (const c of cells.slice(1)) {
@@ -196,7 +202,13 @@ export function renderSection(file: ResultsFile, resultsPath: string): string {
     '',
   );
   if (main.length > 0) {
-    out.push('Throughput and latency:', '', metricTable(file, main, THROUGHPUT), '');
+    out.push(
+      'Throughput and latency (watch scenarios: ops/s = events received per second; watch_fanout has no ' +
+        'latency, the tool times nothing there):',
+      '',
+      metricTable(file, main, THROUGHPUT),
+      '',
+    );
     out.push('Server cost (CPU time of the server process per operation; peak RSS = VmHWM of that run):', '');
     out.push(metricTable(file, main, COST), '');
   }
