@@ -13,6 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { type Database, open, type RootDatabase } from 'lmdb';
@@ -43,8 +44,6 @@ const CURRENT_FILE = 'CURRENT';
 const DATA_FILE_PATTERN = /^data-(\d{1,15})\.mdb$/;
 /** LMDB flags for transactionSync: commit now, let the fsync of the commit overlap (lmdb's overlappingSync). */
 const TXN_COMMIT_ASYNC_FLUSH = 0x10002;
-/** LMDB flags for transactionSync: commit and fsync before returning. */
-const TXN_COMMIT_DURABLE = 0x2;
 /** Entries read per slice when iterating a snapshot; the event loop runs between slices. */
 const ITERATE_SLICE_ENTRIES = 4096;
 /** Catch-up rounds of a defragmentation before it switches files regardless of the tail's size. */
@@ -66,6 +65,12 @@ export interface BackendSize {
   sizeBytes: number;
   /** Bytes of the pages that hold data (the rest is free pages LMDB reuses; defragment() returns them). */
   sizeInUseBytes: number;
+}
+
+export interface BackendStats {
+  commits: number;
+  pendingOps: number;
+  inflightOps: number;
 }
 
 /** Parallel arrays of keys and values in key order. */
@@ -96,8 +101,13 @@ class EnvHandle {
       keyEncoding: 'binary',
       encoding: 'binary',
     });
-    this.dbs = BUCKET_NAMES.map((name) =>
-      this.env.openDB<Uint8Array, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'binary' }),
+    // One write transaction for all buckets: creating them costs one commit, not ten.
+    this.dbs = this.env.transactionSync(
+      () =>
+        BUCKET_NAMES.map((name) =>
+          this.env.openDB<Uint8Array, Uint8Array>(name, { keyEncoding: 'binary', encoding: 'binary' }),
+        ),
+      TXN_COMMIT_ASYNC_FLUSH as never,
     );
   }
 
@@ -110,12 +120,18 @@ class EnvHandle {
 
 type BackendState = 'open' | 'closing' | 'closed';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
- * The storage backend. Writes go to a pending batch and reach LMDB in one transaction per batch,
- * committed `batchIntervalMs` after the batch's first write, once it holds `batchLimit` writes
- * (on the next microtask, never in the middle of synchronous code), or on `forceCommit()`.
- * Writes made one after another without an await therefore always share an LMDB transaction.
- * Reads see the pending batch merged over the committed data.
+ * The storage backend. Writes go to a pending batch; a batch reaches LMDB as one transaction,
+ * committed `batchIntervalMs` after its first write, once it holds `batchLimit` writes (on the
+ * next microtask, never in the middle of synchronous code), or on forceCommit(). Writes made one
+ * after another without an await therefore always share an LMDB transaction.
+ *
+ * A commit applies the batch in an LMDB write transaction and then commits and fsyncs it on
+ * lmdb's write thread, so the event loop never waits for the disk. Until then the batch stays
+ * "in flight"; at most one batch is in flight, the next one waits for it. Reads see the pending
+ * batch merged over the in-flight one over the committed data.
  *
  * The backend keeps the keys and values given to put() until they are committed: callers
  * must not modify them afterwards. Returned buffers must be treated as read-only.
@@ -127,9 +143,19 @@ export class Backend {
   private handle: EnvHandle;
   private generation: number;
   private pending: PendingBatch;
+  /** The batch being committed, or null. */
+  private inflight: PendingBatch | null;
+  private inflightDone: Promise<void>;
+  /** Settles when the current pending batch is committed (when someone waits for it). */
+  private nextCommit: Deferred | null;
+  /** A commit was asked for while another was in flight or commits were paused. */
+  private commitWanted: boolean;
+  /** Set during the last step of a defragmentation: batches stay pending. */
+  private commitsPaused: boolean;
   private timer: NodeJS.Timeout | null;
   private commitQueued: boolean;
   private state: BackendState;
+  private commits: number;
   private failure: CommitFailedError | null;
   /** Batches committed while a defragmentation copies the file; replayed into the copy. */
   private defragLog: PendingBatch[] | null;
@@ -148,9 +174,15 @@ export class Backend {
     this.handle = new EnvHandle(file);
     this.generation = generation;
     this.pending = new PendingBatch();
+    this.inflight = null;
+    this.inflightDone = RESOLVED;
+    this.nextCommit = null;
+    this.commitWanted = false;
+    this.commitsPaused = false;
     this.timer = null;
     this.commitQueued = false;
     this.state = 'open';
+    this.commits = 0;
     this.failure = null;
     this.defragLog = null;
     this.defragRun = null;
@@ -158,13 +190,16 @@ export class Backend {
     this.streams = new Set();
     this.readers = new Set();
     this.envCloses = new Set();
+    // A commit started by the timer or the size trigger has no caller to report to: if LMDB
+    // fails to commit, the rejection is unhandled and stops the process, as etcd stops when
+    // bbolt cannot commit.
     this.onTimer = () => {
       this.timer = null;
-      if (this.state === 'open') this.commit();
+      if (this.state === 'open') void this.commit();
     };
     this.onBatchFull = () => {
       this.commitQueued = false;
-      if (this.state === 'open' && this.pending.ops >= this.batchLimit) this.commit();
+      if (this.state === 'open' && this.pending.ops >= this.batchLimit) void this.commit();
     };
   }
 
@@ -202,11 +237,11 @@ export class Backend {
       for await (const chunk of source) {
         reader.push(chunk);
         if (reader.keys.length === 0) continue;
-        handle.env.transactionSync(() => {
+        await handle.env.transaction(() => {
           for (let i = 0; i < reader.keys.length; i++) {
             handle.dbs[reader.buckets[i]!]!.put(reader.keys[i]!, reader.values[i]!);
           }
-        }, TXN_COMMIT_ASYNC_FLUSH as never);
+        });
         reader.drain();
       }
       reader.end();
@@ -227,8 +262,10 @@ export class Backend {
     this.assertReadable();
     if (key.length === 0 || key.length > MAX_KEY_BYTES) return undefined;
     const pb = this.pending.buckets[id]!;
-    if (pb.size > 0) {
-      const entry = pb.get(latin1(key));
+    const fb = this.inflight?.buckets[id];
+    if (pb.size > 0 || (fb !== undefined && fb.size > 0)) {
+      const keyId = latin1(key);
+      const entry = pb.get(keyId) ?? fb?.get(keyId);
       if (entry !== undefined) return entry.value ?? undefined;
     }
     return this.handle.dbs[id]!.getBinary(key);
@@ -258,12 +295,12 @@ export class Backend {
     }
     if (end !== null && Buffer.compare(start, end) >= 0) return { keys, values };
     const max = limit > 0 ? limit : Number.POSITIVE_INFINITY;
-    const pb = this.pending.buckets[id]!;
     const db = this.handle.dbs[id]!;
     const opts: { start?: Uint8Array; end?: Uint8Array; limit?: number } = {};
     if (start.length > 0) opts.start = start;
     if (end !== null) opts.end = end;
-    if (pb.size === 0) {
+    const overlay = overlayRange(this.pending.buckets[id]!, this.inflight?.buckets[id], start, end);
+    if (overlay.length === 0) {
       if (limit > 0) opts.limit = limit;
       for (const entry of db.getRange(opts)) {
         keys.push(entry.key);
@@ -271,13 +308,12 @@ export class Backend {
       }
       return { keys, values };
     }
-    const sorted = pb.sorted();
-    let pi = start.length > 0 ? pb.lowerBound(latin1(start)) : 0;
-    const pEnd = end === null ? sorted.length : pb.lowerBound(latin1(end));
+    let pi = 0;
+    const pEnd = overlay.length;
     outer: for (const entry of db.getRange(opts)) {
       let cmp = 1;
       while (pi < pEnd) {
-        const p = sorted[pi]!;
+        const p = overlay[pi]!;
         cmp = Buffer.compare(p.key, entry.key);
         if (cmp > 0) break;
         pi++;
@@ -295,7 +331,7 @@ export class Backend {
       }
     }
     while (pi < pEnd && keys.length < max) {
-      const p = sorted[pi++]!;
+      const p = overlay[pi++]!;
       if (p.value !== null) {
         keys.push(p.key);
         values.push(p.value);
@@ -321,16 +357,25 @@ export class Backend {
     this.noteWrite();
   }
 
-  /** Commits the pending batch now. The commit is visible at once; its fsync runs in the background. */
-  forceCommit(): void {
+  /**
+   * Starts committing the pending batch now (after the one in flight, if any). Resolves when
+   * everything written before the call is committed: visible in the LMDB file, its fsync under
+   * way (see sync()).
+   */
+  forceCommit(): Promise<void> {
     this.assertWritable();
-    this.commit();
+    return this.commit();
   }
 
   /** Resolves once everything committed so far is on disk. */
   async sync(): Promise<void> {
     this.assertReadable();
     await this.handle.env.flushed;
+  }
+
+  /** Commits to LMDB so far, writes waiting in the pending batch and writes being committed. */
+  stats(): BackendStats {
+    return { commits: this.commits, pendingOps: this.pending.ops, inflightOps: this.inflight?.ops ?? 0 };
   }
 
   size(): BackendSize {
@@ -344,12 +389,12 @@ export class Backend {
   }
 
   /**
-   * Compacts the data file online: LMDB copies the file with compaction in a background thread
-   * while reads and writes go on against the current file; batches committed meanwhile are
-   * replayed into the copy in catch-up rounds; then, in one synchronous step, the last batches
-   * are replayed, the copy is fsynced, CURRENT is switched to it and the backend uses it.
-   * Readers and writers never wait; only that last step holds the event loop (see README.md).
-   * Concurrent calls share one run.
+   * Compacts the data file online. LMDB copies the file with compaction on a background thread
+   * while reads, writes and commits go on against the current file; batches committed
+   * meanwhile are replayed into the copy in catch-up rounds. For the last step commits pause
+   * (writes keep landing in the pending batch, reads keep working): the last batches are
+   * replayed, the copy is fsynced, CURRENT is switched to it, and the backend uses it. See
+   * README.md for what waits and for how long. Concurrent calls share one run.
    */
   defragment(): Promise<void> {
     this.assertWritable();
@@ -363,13 +408,15 @@ export class Backend {
 
   /**
    * A consistent snapshot of every bucket as a byte stream (format in snapshot.ts), in chunks
-   * of `chunkBytes`. The pending batch is committed and an LMDB read transaction is taken when
-   * iteration starts; it is held until the stream ends, so memory stays bounded by a few chunks
-   * whatever the size of the backend. Consume it to the end or call return().
+   * of `chunkBytes`. When iteration starts the pending batch is committed and an LMDB read
+   * transaction is taken; it is held until the stream ends, so memory stays bounded by a few
+   * chunks whatever the size of the backend. Consume it to the end or call return().
    */
   snapshotStream(chunkBytes = SNAPSHOT_CHUNK_BYTES): AsyncIterable<Uint8Array> {
     this.assertWritable();
-    const stream = this.streamSnapshot(chunkBytes);
+    const self: { stream: AsyncGenerator<Uint8Array, void, undefined> | null } = { stream: null };
+    const stream = this.streamSnapshot(chunkBytes, self);
+    self.stream = stream;
     this.streams.add(stream);
     return stream;
   }
@@ -381,14 +428,7 @@ export class Backend {
    */
   hash(ignore?: HashIgnore): Promise<number> {
     this.assertWritable();
-    this.commit();
-    const handle = this.acquire();
-    const txn = handle.env.useReadTransaction();
-    const run = this.hashUnder(handle, txn, ignore).finally(() => {
-      txn.done();
-      this.release(handle);
-      this.readers.delete(run);
-    });
+    const run = this.runHash(ignore).finally(() => this.readers.delete(run));
     this.readers.add(run);
     return run;
   }
@@ -400,34 +440,70 @@ export class Backend {
   }
 
   private async runClose(): Promise<void> {
-    if (this.state === 'open' && this.failure === null) this.commit();
     this.state = 'closing';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     if (this.defragRun !== null) await this.defragRun.catch(() => {});
     for (const stream of this.streams) await stream.return(undefined).catch(() => {});
     await Promise.allSettled(this.readers);
+    if (this.failure === null) await this.commit().catch(() => {});
+    await this.inflightDone.catch(() => {});
     this.state = 'closed';
     await this.handle.close();
     await Promise.allSettled(this.envCloses);
   }
 
-  private commit(): void {
+  /** Starts committing the pending batch; resolves when it is committed. */
+  private commit(): Promise<void> {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const batch = this.pending;
-    if (batch.ops === 0) return;
-    try {
-      writeBatches(this.handle, [batch], TXN_COMMIT_ASYNC_FLUSH);
-    } catch (err) {
-      // Keep the batch: reads still see it; writes stop until the member restarts.
-      this.failure = new CommitFailedError(err);
-      throw this.failure;
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.pending.ops === 0) return this.inflightDone;
+    if (this.inflight !== null || this.commitsPaused) {
+      this.commitWanted = true;
+      if (this.nextCommit === null) this.nextCommit = new Deferred();
+      return this.nextCommit.promise;
     }
+    const batch = this.pending;
+    const waiter = this.nextCommit;
     this.pending = new PendingBatch();
-    if (this.defragLog !== null) this.defragLog.push(batch);
+    this.nextCommit = null;
+    this.commitWanted = false;
+    this.inflight = batch;
+    const handle = this.handle;
+    const done = handle.env
+      .transaction(() => writeBatch(handle, batch))
+      .then(
+        () => {
+          this.inflight = null;
+          this.commits++;
+          if (this.defragLog !== null) this.defragLog.push(batch);
+          waiter?.resolve();
+          this.afterCommit();
+        },
+        (err: unknown) => {
+          // The batch stays in flight: reads still see it; writes stop.
+          this.failure = new CommitFailedError(err);
+          waiter?.reject(this.failure);
+          this.nextCommit?.reject(this.failure);
+          this.nextCommit = null;
+          throw this.failure;
+        },
+      );
+    this.inflightDone = done;
+    return done;
+  }
+
+  /** After a commit: start the next one if it was asked for or is due. */
+  private afterCommit(): void {
+    if (this.pending.ops === 0 || this.commitsPaused) return;
+    if (this.commitWanted || this.pending.ops >= this.batchLimit || this.state !== 'open') void this.commit();
+    else if (this.timer === null) {
+      this.timer = setTimeout(this.onTimer, this.batchIntervalMs);
+      this.timer.unref();
+    }
   }
 
   private noteWrite(): void {
@@ -446,29 +522,36 @@ export class Backend {
     const name = dataFileName(this.generation + 1);
     const file = join(this.dir, name);
     removeDataFile(file);
-    this.commit();
+    await this.commit();
     this.defragLog = [];
     let copy: EnvHandle | null = null;
     try {
       await this.handle.env.backup(file, true);
       this.assertDefragCanGoOn();
       copy = new EnvHandle(file);
+      const target = copy;
       for (let round = 0; round < DEFRAG_CATCH_UP_ROUNDS_MAX; round++) {
-        // Flushing the copy here keeps the fsync in the final, synchronous step small.
-        await copy.env.flushed;
-        this.assertDefragCanGoOn();
         if (this.defragLog.length <= DEFRAG_SWITCH_BATCHES_MAX) break;
         const log = this.defragLog;
         this.defragLog = [];
-        writeBatches(copy, log, TXN_COMMIT_ASYNC_FLUSH);
+        await target.env.transaction(() => writeBatches(target, log));
+        this.assertDefragCanGoOn();
       }
-      // The switch: from here to the end of the try block nothing awaits.
-      this.commit();
-      writeBatches(copy, this.defragLog, TXN_COMMIT_DURABLE);
+      // Flushing the copy now keeps the fsync of the last step short.
+      await target.env.flushed;
+      this.assertDefragCanGoOn();
+      // Last step: commits pause, so the current file and the log stop changing.
+      this.commitsPaused = true;
+      while (this.inflight !== null) await this.inflightDone;
+      const tail = this.defragLog;
+      await target.env.transaction(() => writeBatches(target, tail));
+      await target.env.flushed;
+      this.assertDefragCanGoOn();
+      await writeCurrentAsync(this.dir, name);
+      // From here on nothing fails: the copy is the backend.
       this.defragLog = null;
-      writeCurrent(this.dir, name);
       const old = this.handle;
-      this.handle = copy;
+      this.handle = target;
       this.generation++;
       old.retired = true;
       if (old.refs === 0) this.closeRetired(old);
@@ -477,6 +560,9 @@ export class Backend {
       if (copy !== null) await copy.close().catch(() => {});
       removeDataFile(file);
       throw err;
+    } finally {
+      this.commitsPaused = false;
+      this.afterCommit();
     }
   }
 
@@ -504,13 +590,16 @@ export class Backend {
     if (handle.refs === 0 && handle.retired) this.closeRetired(handle);
   }
 
-  private async *streamSnapshot(chunkBytes: number): AsyncGenerator<Uint8Array, void, undefined> {
+  private async *streamSnapshot(
+    chunkBytes: number,
+    self: { stream: AsyncGenerator<Uint8Array, void, undefined> | null },
+  ): AsyncGenerator<Uint8Array, void, undefined> {
     let handle: EnvHandle | null = null;
     let txn: { done(): void } | null = null;
     try {
-      if (this.state !== 'open') throw new BackendClosedError();
-      if (this.failure !== null) throw this.failure;
-      this.commit();
+      this.assertWritable();
+      await this.commit();
+      this.assertWritable();
       handle = this.acquire();
       txn = handle.env.useReadTransaction();
       const writer = new SnapshotWriter(chunkBytes);
@@ -529,32 +618,42 @@ export class Backend {
     } finally {
       if (txn !== null) txn.done();
       if (handle !== null) this.release(handle);
+      if (self.stream !== null) this.streams.delete(self.stream);
     }
   }
 
-  private async hashUnder(handle: EnvHandle, txn: { done(): void }, ignore: HashIgnore | undefined): Promise<number> {
-    let crc = 0;
-    for (const id of BUCKET_IDS_BY_NAME) {
-      const name = BUCKET_NAMES[id]!;
-      crc = crc32c(Buffer.from(name, 'latin1'), crc);
-      let after: Uint8Array | null = null;
-      for (;;) {
-        after = readSlice(
-          handle.dbs[id]!,
-          txn,
-          after,
-          (key, value) => {
-            if (ignore?.(name, key)) return;
-            crc = crc32c(value, crc32c(key, crc));
-          },
-          Number.POSITIVE_INFINITY,
-        );
-        if (after === null) break;
-        await yieldToLoop();
-        if (this.state !== 'open') throw new BackendClosedError();
+  private async runHash(ignore: HashIgnore | undefined): Promise<number> {
+    await this.commit();
+    this.assertWritable();
+    const handle = this.acquire();
+    const txn = handle.env.useReadTransaction();
+    try {
+      let crc = 0;
+      for (const id of BUCKET_IDS_BY_NAME) {
+        const name = BUCKET_NAMES[id]!;
+        crc = crc32c(Buffer.from(name, 'latin1'), crc);
+        let after: Uint8Array | null = null;
+        for (;;) {
+          after = readSlice(
+            handle.dbs[id]!,
+            txn,
+            after,
+            (key, value) => {
+              if (ignore?.(name, key)) return;
+              crc = crc32c(value, crc32c(key, crc));
+            },
+            Number.POSITIVE_INFINITY,
+          );
+          if (after === null) break;
+          await yieldToLoop();
+          if (this.state !== 'open') throw new BackendClosedError();
+        }
       }
+      return crc;
+    } finally {
+      txn.done();
+      this.release(handle);
     }
-    return crc;
   }
 
   private bucketOf(bucket: BucketName): number {
@@ -572,6 +671,72 @@ export class Backend {
     if (this.failure !== null) throw this.failure;
   }
 }
+
+class Deferred {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Nobody may be waiting: a failure is reported through the commit that failed.
+    this.promise.catch(() => {});
+  }
+}
+
+/**
+ * The overlay entries (pending over in-flight, deletions included) with start <= key < end
+ * (end null: unbounded), in key order.
+ */
+function overlayRange(
+  pending: PendingBucket,
+  inflight: PendingBucket | undefined,
+  start: Uint8Array,
+  end: Uint8Array | null,
+): PendingEntry[] {
+  const startId = start.length > 0 ? latin1(start) : '';
+  const endId = end === null ? null : latin1(end);
+  const p = slice(pending, startId, endId);
+  if (inflight === undefined || inflight.size === 0) return p;
+  const f = slice(inflight, startId, endId);
+  if (p.length === 0) return f;
+  if (f.length === 0) return p;
+  const out: PendingEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < p.length && j < f.length) {
+    const a = p[i]!;
+    const b = f[j]!;
+    if (a.id < b.id) {
+      out.push(a);
+      i++;
+    } else if (a.id > b.id) {
+      out.push(b);
+      j++;
+    } else {
+      out.push(a);
+      i++;
+      j++;
+    }
+  }
+  while (i < p.length) out.push(p[i++]!);
+  while (j < f.length) out.push(f[j++]!);
+  return out;
+}
+
+function slice(pb: PendingBucket, startId: string, endId: string | null): PendingEntry[] {
+  if (pb.size === 0) return NO_ENTRIES;
+  const sorted = pb.sorted();
+  const from = startId === '' ? 0 : pb.lowerBound(startId);
+  const to = endId === null ? sorted.length : pb.lowerBound(endId);
+  if (from === 0 && to === sorted.length) return sorted;
+  return from < to ? sorted.slice(from, to) : NO_ENTRIES;
+}
+
+const NO_ENTRIES: PendingEntry[] = [];
 
 interface LmdbStats {
   pageSize: number;
@@ -615,13 +780,13 @@ function readSlice(
   return n < ITERATE_SLICE_ENTRIES ? null : last;
 }
 
-function writeBatches(handle: EnvHandle, batches: PendingBatch[], flags: number): void {
-  if (batches.length === 0) return;
-  handle.env.transactionSync(() => {
-    for (const batch of batches) {
-      for (let id = 0; id < BUCKET_COUNT; id++) writeBucket(handle.dbs[id]!, batch.buckets[id]!);
-    }
-  }, flags as never);
+/** Writes batches, oldest first, inside the caller's LMDB write transaction. */
+function writeBatches(handle: EnvHandle, batches: PendingBatch[]): void {
+  for (const batch of batches) writeBatch(handle, batch);
+}
+
+function writeBatch(handle: EnvHandle, batch: PendingBatch): void {
+  for (let id = 0; id < BUCKET_COUNT; id++) writeBucket(handle.dbs[id]!, batch.buckets[id]!);
 }
 
 function writeBucket(db: Database<Uint8Array, Uint8Array>, pb: PendingBucket): void {
@@ -691,6 +856,25 @@ function writeCurrent(dir: string, name: string): void {
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
+  }
+}
+
+/** writeCurrent without blocking the event loop on the fsyncs. */
+async function writeCurrentAsync(dir: string, name: string): Promise<void> {
+  const tmp = join(dir, `${CURRENT_FILE}.tmp`);
+  const fh = await fsp.open(tmp, 'w');
+  try {
+    await fh.writeFile(`${name}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, join(dir, CURRENT_FILE));
+  const dh = await fsp.open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
   }
 }
 

@@ -2,6 +2,7 @@ export {
   Backend,
   type BackendOptions,
   type BackendSize,
+  type BackendStats,
   type BucketEntries,
   DEFAULT_BATCH_INTERVAL_MS,
   DEFAULT_BATCH_LIMIT,

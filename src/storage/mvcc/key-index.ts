@@ -167,14 +167,25 @@ export class KeyIndex {
     return older !== null && i < older.length ? older[i]! : this;
   }
 
-  /** First generation alive at or after atRev; sets foundRevIndex to its last revision <= atRev (-1 if none). */
+  /**
+   * The first generation alive at atRev or created after it (a generation whose tombstone is at
+   * atRev counts, as in etcd); sets foundRevIndex to its last revision <= atRev (-1 if none)
+   * and adds that revision to `available`.
+   */
   private doCompact(atRev: number, available: RevisionSet): number {
     const last = this.older === null ? 0 : this.older.length;
     let genIdx = 0;
     let g = this.generation(0);
     while (genIdx < last) {
       const tomb = g.revs[g.revs.length - 2]!;
-      if (tomb >= atRev) break;
+      if (tomb > atRev) break;
+      if (tomb === atRev) {
+        // etcd stops here. The next generation can also start at atRev when one transaction
+        // deleted and re-created the key (etcd's API refuses such a transaction; this store
+        // does not): then that generation holds the key's state at atRev.
+        const next = this.generation(genIdx + 1).revs;
+        if (next.length === 0 || next[0]! > atRev) break;
+      }
       genIdx++;
       g = this.generation(genIdx);
     }

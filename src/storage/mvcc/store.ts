@@ -411,6 +411,11 @@ export class MvccStore {
     return { hash, revision };
   }
 
+  /** Settles when every compaction scheduled so far (including one resumed by open()) has ended. */
+  waitCompactions(): Promise<void> {
+    return this.jobs;
+  }
+
   /** Stops compaction (resumed by the next open) and refuses further use. Does not close the backend. */
   async close(): Promise<void> {
     if (this.core.closed) return;
@@ -422,7 +427,8 @@ export class MvccStore {
     const core = this.core;
     core.compactMainRev = rev;
     core.backend.put(Bucket.meta, MetaKey.scheduledCompactRev, revisionKey(rev, 0, false));
-    core.backend.forceCommit();
+    // Commits are ordered: the schedule reaches the disk before any deletion of the compaction.
+    void core.backend.forceCommit();
     const run = this.jobs.then(() => this.runCompaction(rev));
     this.jobs = run.catch(noop);
     // `done` may be left unobserved; a rejection then must not crash the process.
@@ -466,7 +472,7 @@ export class MvccStore {
       }
       const last = keys[keys.length - 1]!;
       start = revisionKey(revisionMain(last), revisionSub(last) + 1, false);
-      core.backend.forceCommit();
+      await core.backend.forceCommit();
       await sleep(this.compactionSleepIntervalMs);
     }
   }
