@@ -196,6 +196,8 @@ export class PeerSender {
         this.#session = session;
         session.on('error', (err) => this.#fail(generation, `connection error: ${err.message}`));
         session.once('close', () => this.#fail(generation, 'connection closed'));
+        // A peer shutting down sends GOAWAY and waits for open streams to end: end ours now.
+        session.once('goaway', () => this.#fail(generation, 'the peer is going away'));
         const stream = session.request(
           {
             ':method': 'POST',

@@ -227,6 +227,8 @@ export class Transport {
       if (message.to === this.memberId) {
         throw new ErrInvalidOptions(`a ${messageTypeName(message.type)} to this member itself cannot be sent`);
       }
+    }
+    for (const message of messages) {
       if (message.type === MessageType.MsgSnap) {
         this.sendSnapshot(message, emptyData());
         continue;

@@ -96,6 +96,11 @@ export class PeerServer {
     return new PeerServer(server, `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port);
   }
 
+  /** Sends GOAWAY on every connection, as a member shutting down gracefully does; keeps listening. */
+  goAway(): void {
+    for (const session of this.#sessions) session.close();
+  }
+
   /** Stops listening and drops every connection at once (a member crashing). */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
 import { after, describe, it } from 'node:test';
 import { type Message, MessageType } from '../../src/raft/index.ts';
+import { createSilentLogger } from '../../src/server/logger.ts';
 import {
   ErrInvalidOptions,
   ErrInvalidPeerUrl,
@@ -12,6 +13,7 @@ import {
   ErrTransportClosed,
   PeerState,
   Transport,
+  type TransportLogger,
 } from '../../src/transport/index.ts';
 import {
   appMessage,
@@ -228,6 +230,18 @@ describe('transport: bounds and failures', () => {
     await waitFor(() => a.received.some((m) => m.type === MessageType.MsgHeartbeat && m.commit === 7), 5000, 'b to a');
   });
 
+  it('a peer going away gracefully (GOAWAY) is redialed at once', async () => {
+    const cluster = await startCluster(2);
+    after(() => cluster.close());
+    const [a, b] = cluster.members as [TestMember, TestMember];
+    await waitFor(() => activeAll(cluster.members), 5000, 'streams active');
+    const since = a.transport.activeSince(b.id)!;
+    b.server.goAway();
+    await waitFor(() => (a.transport.activeSince(b.id)?.getTime() ?? 0) > since.getTime(), 2000, 'a new stream');
+    a.transport.send([heartbeat(a.id, b.id, 5)]);
+    await waitFor(() => b.received.some((m) => m.commit === 5), 2000, 'delivery on the new stream');
+  });
+
   it('retries an unreachable peer with a capped exponential back-off', async () => {
     const server = await PeerServer.start();
     const port = server.port;
@@ -382,6 +396,15 @@ describe('transport: refusals', () => {
     // Paths outside /raft are left to the listener.
     assert.equal((await rawRequest(url, '/version', {}, 'GET')).status, 404);
     assert.deepEqual(b.server.unhandled, ['/version']);
+    await b.transport.close();
+    assert.deepEqual(
+      await rawRequest(url, '/raft/stream/message', {
+        'x-etcd-cluster-id': cid,
+        'x-server-from': '1',
+        'x-raft-to': '2',
+      }),
+      { status: 503, body: 'transport is closing\n' },
+    );
   });
 
   it('closes a stream that carries a message from another member', async () => {
@@ -469,6 +492,13 @@ describe('transport: API', () => {
     onSnapshotStatus: noop,
   };
 
+  it("takes the server's pino logger", () => {
+    const logger: TransportLogger = createSilentLogger('m1');
+    const t = new Transport({ ...base, peers: new Map(), logger });
+    assert.deepEqual(t.peerIds(), []);
+    return t.close();
+  });
+
   it('rejects bad options with a clear error', () => {
     const peers = new Map([[2n, ['http://127.0.0.1:1']]]);
     assert.throws(() => new Transport({ ...base, memberId: 0n, peers }), ErrInvalidOptions);
@@ -494,7 +524,8 @@ describe('transport: API', () => {
     assert.throws(() => t.updatePeer(3n, ['http://127.0.0.1:2']), ErrPeerNotFound);
     assert.throws(() => t.updatePeer(2n, ['http://127.0.0.1:2/path']), ErrInvalidPeerUrl);
     assert.equal(t.peerStatus(2n)!.url, server.url);
-    assert.throws(() => t.send([heartbeat(1n, 1n, 1)]), ErrInvalidOptions);
+    assert.throws(() => t.send([heartbeat(1n, 2n, 1), heartbeat(1n, 1n, 1)]), ErrInvalidOptions);
+    assert.equal(t.peerStatus(2n)!.queuedMessages + t.peerStatus(2n)!.droppedMessages, 0, 'nothing was queued');
     t.addPeer(3n, ['http://127.0.0.1:3']);
     assert.deepEqual(t.peerIds(), [2n, 3n]);
     t.removePeer(3n);
