@@ -8,7 +8,7 @@ import { EtcdServer } from '../server/server.ts';
 import { registerClusterService, servePeerMembers } from './cluster.ts';
 import { registerConcurrencyServices } from './concurrency.ts';
 import { registerKvService } from './kv.ts';
-import { registerLeaseService } from './lease.ts';
+import { registerLeaseService, servePeerLeases } from './lease.ts';
 import { registerMaintenanceService } from './maintenance.ts';
 import { registerWatchService } from './watch.ts';
 
@@ -54,6 +54,8 @@ export class EtcdService implements MemberService {
     registerMaintenanceService(ctx.grpc, server);
     registerClusterService(ctx.grpc, server);
     servePeerMembers(ctx.peerHttp, server);
+    servePeerLeases(ctx.peerHttp, server);
+    ctx.addPeerStreamHook((stream, headers) => server.peerStreamHandler(stream, headers));
     registerWatchService(ctx.grpc, server);
     registerLeaseService(ctx.grpc, server);
     registerConcurrencyServices(ctx.grpc, server);

@@ -8,7 +8,7 @@ import { opensslCipherSuite } from '../server/config-values.ts';
 import { type DataDirLayout, openDataDir } from '../server/datadir.ts';
 import { createLogger, type Logger } from '../server/logger.ts';
 import { VERSION } from '../version.ts';
-import { type BoundListener, MultiplexServer } from './serve.ts';
+import { type BoundListener, MultiplexServer, type StreamHook } from './serve.ts';
 
 /**
  * Start an etcd-ts member in-process: `const member = await startMember({ dataDir, ... })`.
@@ -39,6 +39,8 @@ export interface MemberContext {
   readonly http: HttpRouter;
   /** Routes served on the peer URLs. */
   readonly peerHttp: HttpRouter;
+  /** HTTP/2 streams of the peer URLs offered first to `hook` (the raft transport's streams). */
+  addPeerStreamHook(hook: StreamHook): void;
   /** Replaces the member's health check (`/health`, `/readyz`). */
   setHealthCheck(check: HealthCheck): void;
 }
@@ -143,6 +145,7 @@ export async function startMember(
       body: JSON.stringify({ etcdserver: VERSION.server, etcdcluster: VERSION.cluster }),
     }));
 
+    const peerStreamHooks: StreamHook[] = [];
     const context: MemberContext = {
       config,
       dataDir,
@@ -150,6 +153,9 @@ export async function startMember(
       grpc,
       http,
       peerHttp,
+      addPeerStreamHook(hook) {
+        peerStreamHooks.push(hook);
+      },
       setHealthCheck(check) {
         health = check;
       },
@@ -178,6 +184,7 @@ export async function startMember(
       maxConcurrentStreams,
       keepalive,
       tls: peerTls,
+      streamHooks: peerStreamHooks,
     });
     servers.push(peerServer);
 

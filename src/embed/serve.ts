@@ -52,7 +52,15 @@ export interface MultiplexServerOptions {
   readonly keepalive: KeepaliveOptions;
   /** Certificates for https:// and unixs:// URLs. */
   readonly tls: TlsOptions | null;
+  /**
+   * Consulted first for every HTTP/2 stream (the peer transport's long-lived streams): a hook
+   * that returns true has taken the stream. The list may grow after the server starts.
+   */
+  readonly streamHooks?: readonly StreamHook[];
 }
+
+/** Takes an HTTP/2 stream (returns true) or leaves it to the gRPC and HTTP handlers. */
+export type StreamHook = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 
 export interface BoundListener {
   /** The URL as bound: port 0 replaced by the port the system chose. */
@@ -107,7 +115,9 @@ export class MultiplexServer {
     });
     const grpcHandler = grpc === null ? null : grpc.handleStream;
     const httpHandler = http === null ? null : http.handleHttp2;
+    const hooks = options.streamHooks ?? [];
     this.#h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      for (const hook of hooks) if (hook(stream, headers)) return;
       if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
       else if (httpHandler !== null) httpHandler(stream, headers);
       else answer404Http2(stream);

@@ -52,7 +52,7 @@ export interface RaftLoopHandlers {
   /** Applies committed entries, synchronously and in order. */
   apply(entries: readonly Entry[], confState: () => ConfState): void;
   /** Installs a snapshot received from the leader. */
-  applySnapshot(snapshot: Snapshot): void;
+  applySnapshot(snapshot: Snapshot): Promise<void>;
   readStates(states: readonly ReadState[]): void;
   send(messages: readonly Message[]): void;
   softState(state: SoftState): void;
@@ -201,7 +201,7 @@ export class RaftLoop {
       }
       if (rd.snapshot !== undefined) {
         this.storage.applySnapshot(rd.snapshot);
-        this.handlers.applySnapshot(rd.snapshot);
+        await this.handlers.applySnapshot(rd.snapshot);
       }
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
       if (rd.entries.length > 0) {

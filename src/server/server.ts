@@ -7,6 +7,8 @@
  * once committed, `applyEntries` applies it to the store in one write transaction, records the
  * applied index in the same backend transaction, and resolves the waiter with the response.
  */
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type AlarmMember,
@@ -48,6 +50,7 @@ import {
   EntryType,
   ErrProposalDropped,
   type Message,
+  MessageType,
   type ReadState,
   type Snapshot,
   type SoftState,
@@ -56,6 +59,7 @@ import {
 import { Backend, Bucket, putConsistentIndex, readConsistentIndex } from '../storage/backend/index.ts';
 import { MvccStore } from '../storage/mvcc/index.ts';
 import { Wal } from '../storage/wal/index.ts';
+import { type PeerStreamHandler, type PeerTlsOptions, Transport } from '../transport/index.ts';
 import { VERSION } from '../version.ts';
 import { ServerError, ServerErrorCode } from './errors.ts';
 import { clusterIdFromMemberIds, memberIdFromPeerUrls } from './ids.ts';
@@ -100,6 +104,8 @@ export interface MemberOptions {
   /** periodic: milliseconds of history to keep; revision: number of revisions to keep. 0 = off. */
   autoCompactionRetention: number;
   progressNotifyIntervalMs?: number;
+  /** For dialing https:// peers. */
+  peerTls?: PeerTlsOptions;
   log: MemberLog;
 }
 
@@ -144,10 +150,12 @@ interface Identity {
   clusterId: bigint;
   /** The members a new cluster starts with; empty when joining or restarting. */
   bootstrap: Member[];
+  /** The members to connect to at first. */
+  peers: Member[];
 }
 
 /** A restarted member reads its identity from its WAL. */
-const RESTARTED: Identity = { memberId: 0n, clusterId: 0n, bootstrap: [] };
+const RESTARTED: Identity = { memberId: 0n, clusterId: 0n, bootstrap: [], peers: [] };
 
 function encodeWalMetadata(memberId: bigint, clusterId: bigint): Uint8Array {
   const b = Buffer.alloc(16);
@@ -191,7 +199,12 @@ async function resolveIdentity(opts: MemberOptions): Promise<Identity> {
     );
   }
   if (opts.initialClusterState === 'new') {
-    return { memberId: self.id, clusterId: clusterIdFromMemberIds(peers.map((p) => p.id)), bootstrap: peers };
+    return {
+      memberId: self.id,
+      clusterId: clusterIdFromMemberIds(peers.map((p) => p.id)),
+      bootstrap: peers,
+      peers,
+    };
   }
   const others = peers.filter((p) => p !== self).flatMap((p) => p.peerUrls);
   const remote = await fetchClusterMembers(others);
@@ -202,7 +215,7 @@ async function resolveIdentity(opts: MemberOptions): Promise<Identity> {
       `member with peer URLs ${opts.initialAdvertisePeerUrls.join(',')} has not been added to the cluster (run 'member add' first)`,
     );
   }
-  return { memberId: me.id, clusterId: remote.clusterId, bootstrap: [] };
+  return { memberId: me.id, clusterId: remote.clusterId, bootstrap: [], peers: remote.members };
 }
 
 /** etcd's member list JSON (ids are uint64 numbers: read as text so that they stay exact). */
@@ -251,8 +264,13 @@ export class EtcdServer {
   clusterId = 0n;
   readonly name: string;
   private readonly opts: MemberOptions;
-  private readonly backend: Backend;
-  readonly store: MvccStore;
+  private backend: Backend;
+  store: MvccStore;
+  private transport: Transport | undefined = undefined;
+  /** The peer URLs the transport was last given, per member. */
+  private readonly peerUrlsKnown = new Map<bigint, string>();
+  /** The backend file the transport received with the snapshot message being installed. */
+  private receivedSnapshot: { index: number; path: string } | undefined = undefined;
   private raft!: RaftLoop;
   private ids = new RequestIdGenerator(0n, Date.now());
   private readonly waiters = new Map<bigint, Waiter>();
@@ -261,14 +279,14 @@ export class EtcdServer {
   private term = 0;
   private leaderId = 0n;
   private readonly alarms = new Set<number>();
-  readonly lessor: Lessor;
+  lessor: Lessor;
   readonly watchHub: WatchHub;
   private leaseTimer: NodeJS.Timeout | undefined = undefined;
   /** Leases whose revoke this leader proposed, with when, so an expiry is proposed once. */
   private readonly revoking = new Map<bigint, number>();
   /** Cancels of in-process waits for changes, failed when the member stops. */
   private readonly waiting = new Set<() => void>();
-  readonly membership: Membership;
+  membership: Membership;
   /** Told after every applied membership change (the transport follows it). */
   onMembershipChange: (members: readonly Member[]) => void = () => {};
   private attributesPublished = false;
@@ -353,6 +371,7 @@ export class EtcdServer {
     if (restored.snapshot !== undefined) server.snapshotIndex = restored.snapshot.metadata.index;
     server.raft = loop;
     loop.onFatal = (err) => server.fail(err);
+    server.startTransport(identity === RESTARTED ? server.members() : identity.peers);
     server.startAutoCompaction();
     server.leaseTimer = setInterval(() => server.revokeExpiredLeases(), LEASE_CHECK_INTERVAL_MS);
     server.leaseTimer.unref();
@@ -623,11 +642,51 @@ export class EtcdServer {
     );
   }
 
-  /** A keep-alive: the lease's TTL, or 0 when it does not exist (etcd answers so, no error). */
+  /** A keep-alive on the leader: the lease's TTL, or 0 when it does not exist (etcd answers so). */
   leaseRenew(id: bigint): bigint {
     if (this.stopped) throw new ServerError(ServerErrorCode.Stopped);
     if (!this.raft.isLeader()) throw new ServerError(ServerErrorCode.NotLeader);
     return BigInt(this.lessor.renew(id));
+  }
+
+  /** A keep-alive from a client of any member: renewed by the leader, forwarded there if need be. */
+  async leaseKeepAlive(id: bigint): Promise<bigint> {
+    if (this.raft.isLeader()) return this.leaseRenew(id);
+    const body = await this.askLeader('/leases/renew', id.toString());
+    return BigInt(body);
+  }
+
+  /** TimeToLive as the leader sees it (only the leader knows the remaining time). */
+  async leaseTimeToLiveAnywhere(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    if (this.raft.isLeader() || this.leaderId === 0n) return this.leaseTimeToLive(req);
+    const ttl = BigInt(await this.askLeader('/leases/ttl', req.ID.toString()));
+    const local = this.leaseTimeToLive(req);
+    return { ...local, TTL: local.TTL === -1n ? -1n : ttl };
+  }
+
+  private async askLeader(path: string, body: string): Promise<string> {
+    const urls = this.leaderPeerUrls();
+    if (urls === undefined || urls.length === 0) throw new ServerError(ServerErrorCode.NoLeader);
+    const errors: string[] = [];
+    for (const url of urls) {
+      try {
+        const res = await fetch(new URL(path, url), {
+          method: 'POST',
+          body,
+          headers: { 'x-etcd-cluster-id': this.clusterId.toString(16) },
+          signal: AbortSignal.timeout(this.opts.electionMs * 2),
+        });
+        const text = await res.text();
+        if (res.status === 200) return text;
+        if (res.status === 404) throw new ServerError(ServerErrorCode.LeaseNotFound);
+        errors.push(`${url}: HTTP ${res.status} ${text}`);
+      } catch (err) {
+        if (err instanceof ServerError) throw err;
+        errors.push(`${url}: ${String(err)}`);
+      }
+    }
+    this.opts.log.warn({ path, errors }, 'could not reach the leader');
+    throw new ServerError(ServerErrorCode.NoLeader);
   }
 
   leaseTimeToLive(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse {
@@ -961,10 +1020,114 @@ export class EtcdServer {
     }
   }
 
-  private applySnapshot(snapshot: Snapshot): void {
-    // A single member never receives a snapshot; a follower installing one needs the backend
-    // transfer of the cluster transport.
-    throw new Error(`snapshot install at index ${snapshot.metadata.index} needs the peer transport`);
+  /**
+   * Installs a snapshot from the leader: the backend it sent (received by the transport into a
+   * file) replaces this member's, and the store, leases and membership are rebuilt from it.
+   */
+  private async applySnapshot(snapshot: Snapshot): Promise<void> {
+    const file = this.receivedSnapshot;
+    if (file === undefined || file.index !== snapshot.metadata.index) {
+      throw new Error(`no backend received for the snapshot at index ${snapshot.metadata.index}`);
+    }
+    this.receivedSnapshot = undefined;
+    const dir = this.backend.dir;
+    await this.store.close();
+    await this.backend.close();
+    await rm(dir, { recursive: true, force: true });
+    const backend = await Backend.restoreSnapshot({ dir }, createReadStream(file.path));
+    await rm(file.path, { force: true });
+    const lessor = new Lessor(backend, { minTtlSec: this.lessor.minTtlSec });
+    const store = MvccStore.open(backend, { onRestoreLease: (key, lease) => lessor.restoreKey(key, lease) });
+    this.backend = backend;
+    this.store = store;
+    this.lessor = lessor;
+    this.membership = new Membership(backend);
+    this.watchHub.replaceStore(store, backend);
+    const applied = readConsistentIndex(backend);
+    this.appliedIndex = Math.max(applied.index, snapshot.metadata.index);
+    this.snapshotIndex = snapshot.metadata.index;
+    this.alarms.clear();
+    for (const key of backend.range(Bucket.alarm, new Uint8Array(0), null).keys) this.alarms.add(key[0] ?? 0);
+    this.onMembershipChange(this.members());
+    this.opts.log.info(
+      { index: snapshot.metadata.index, 'applied-index': this.appliedIndex, revision: store.rev() },
+      'installed a snapshot from the leader',
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Peers
+
+  private startTransport(peers: readonly Member[]): void {
+    const others = new Map<bigint, string[]>();
+    for (const m of peers) {
+      if (m.id === this.memberId) continue;
+      others.set(m.id, m.peerUrls);
+      this.peerUrlsKnown.set(m.id, m.peerUrls.join(','));
+    }
+    const log = this.opts.log;
+    this.transport = new Transport({
+      memberId: this.memberId,
+      clusterId: this.clusterId,
+      peers: others,
+      tls: this.opts.peerTls,
+      snapshotDir: this.opts.snapDir,
+      onMessage: (m) => this.stepMessage(m),
+      onSnapshot: (m, snap) => {
+        this.receivedSnapshot = { index: m.snapshot?.metadata.index ?? -1, path: snap.path };
+        this.stepMessage(m);
+      },
+      onUnreachable: (id) => this.raft.node.reportUnreachable(id),
+      onSnapshotStatus: (id, ok) => {
+        this.raft.node.reportSnapshot(id, ok);
+        this.raft.schedule();
+      },
+      onRemoved: () => this.fail(new Error('the member has been permanently removed from the cluster')),
+      logger: {
+        debug: () => {},
+        info: (obj, msg) => log.info(obj, msg),
+        warn: (obj, msg) => log.warn(obj, msg),
+        error: (obj, msg) => log.error(obj, msg),
+      },
+    });
+    this.onMembershipChange = (members) => this.syncPeers(members);
+  }
+
+  /** The transport's stream handler, mounted on the peer listener. */
+  get peerStreamHandler(): PeerStreamHandler {
+    const t = this.transport;
+    return t === undefined ? () => false : t.handler;
+  }
+
+  private syncPeers(members: readonly Member[]): void {
+    const t = this.transport;
+    if (t === undefined) return;
+    const want = new Map<bigint, string[]>();
+    for (const m of members) if (m.id !== this.memberId) want.set(m.id, m.peerUrls);
+    for (const id of t.peerIds()) if (!want.has(id)) t.removePeer(id);
+    const have = new Set(t.peerIds());
+    for (const [id, urls] of want) {
+      if (!have.has(id)) t.addPeer(id, urls);
+      else if (this.peerUrlsKnown.get(id) !== urls.join(',')) t.updatePeer(id, urls);
+      this.peerUrlsKnown.set(id, urls.join(','));
+    }
+  }
+
+  private stepMessage(m: Message): void {
+    if (this.stopped) return;
+    try {
+      this.raft.node.step(m);
+    } catch (err) {
+      this.opts.log.warn({ from: m.from.toString(16), type: m.type, err: String(err) }, 'dropped a raft message');
+      return;
+    }
+    this.raft.schedule();
+  }
+
+  /** The peer URLs of the leader, when it is another member. */
+  leaderPeerUrls(): string[] | undefined {
+    if (this.leaderId === 0n || this.leaderId === this.memberId) return undefined;
+    return this.members().find((m) => m.id === this.leaderId)?.peerUrls;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1049,8 +1212,18 @@ export class EtcdServer {
   }
 
   private send(messages: readonly Message[]): void {
-    // A single member has no one to talk to; the cluster transport replaces this.
-    void messages;
+    const t = this.transport;
+    if (t === undefined) return;
+    let plain: Message[] | undefined;
+    for (const m of messages) {
+      if (m.type === MessageType.MsgSnap) {
+        // The backend travels with the snapshot message: the follower replaces its own with it.
+        t.sendSnapshot(m, this.backend.snapshotStream());
+      } else {
+        (plain ??= []).push(m);
+      }
+    }
+    if (plain !== undefined) t.send(plain);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1143,6 +1316,7 @@ export class EtcdServer {
     this.watchHub.close();
     await this.raft.idle().catch(() => {});
     await this.raft.close();
+    await this.transport?.close();
     for (const [id] of this.waiters) this.settle(id, undefined, new ServerError(ServerErrorCode.Stopped));
     for (const w of [...this.pendingReads, ...this.inflightReads]) w.reject(new ServerError(ServerErrorCode.Stopped));
     for (const r of this.readsAwaitingApply)

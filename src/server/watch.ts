@@ -90,8 +90,8 @@ class Watcher {
 }
 
 export class WatchHub {
-  private readonly store: MvccStore;
-  private readonly backend: Backend;
+  private store: MvccStore;
+  private backend: Backend;
   private readonly opts: WatchHubOptions;
   /** Synced single-key watchers by key, and synced range watchers. */
   private readonly keyWatchers = new Map<string, Set<Watcher>>();
@@ -109,6 +109,18 @@ export class WatchHub {
     this.syncTimer.unref();
     this.progressTimer = setInterval(() => this.notifyProgress(), opts.progressNotifyIntervalMs);
     this.progressTimer.unref();
+  }
+
+  /**
+   * The member installed a snapshot: its store is a new one. Every watcher catches up from the
+   * new store's history (or learns that it was compacted).
+   */
+  replaceStore(store: MvccStore, backend: Backend): void {
+    this.store = store;
+    this.backend = backend;
+    for (const w of [...this.rangeWatchers]) this.unsync(w);
+    for (const set of [...this.keyWatchers.values()]) for (const w of [...set]) this.unsync(w);
+    this.syncAll();
   }
 
   openStream(sink: WatchSink): WatchStream {
