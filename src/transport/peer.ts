@@ -52,7 +52,7 @@ export interface PeerTimings {
   readonly backoffMaxMs: number;
   /** HTTP/2 PING period on an active connection (round-trip times, liveness). */
   readonly pingIntervalMs: number;
-  /** A PING unanswered this long drops the connection. */
+  /** A PING, or the stream request, unanswered this long drops the connection. */
   readonly pingTimeoutMs: number;
 }
 
@@ -102,6 +102,8 @@ export class PeerSender {
   #activeSince: Date | null = null;
   #backoffMs: number;
   #retryTimer: NodeJS.Timeout | null = null;
+  /** Fails an attempt whose stream the peer neither accepts nor refuses in time. */
+  #answerTimer: NodeJS.Timeout | null = null;
   #pingTimer: NodeJS.Timeout | null = null;
   /** performance.now() when the outstanding PING was sent; 0 when none is. */
   #pingSentAt = 0;
@@ -120,6 +122,11 @@ export class PeerSender {
 
   get state(): PeerState {
     return this.#state;
+  }
+
+  /** The URL of the current or last connection attempt. */
+  get url(): string {
+    return this.#currentUrl();
   }
 
   get activeSince(): Date | null {
@@ -211,6 +218,11 @@ export class PeerSender {
           { endStream: false },
         );
         this.#stream = stream;
+        this.#answerTimer = setTimeout(
+          () => this.#fail(generation, `no answer to the stream request in ${opts.timings.pingTimeoutMs} ms`),
+          opts.timings.pingTimeoutMs,
+        );
+        this.#answerTimer.unref();
         stream.on('response', (headers) => this.#onResponse(generation, headers));
         stream.on('error', (err) => this.#fail(generation, `stream error: ${err.message}`));
         stream.once('close', () => this.#fail(generation, 'stream closed by the peer'));
@@ -223,6 +235,8 @@ export class PeerSender {
 
   #onResponse(generation: number, headers: IncomingHttpHeaders): void {
     if (generation !== this.#generation) return;
+    if (this.#answerTimer !== null) clearTimeout(this.#answerTimer);
+    this.#answerTimer = null;
     const opts = this.#opts;
     const status = Number(headers[':status']);
     const remoteClusterId = parseId(headers[HEADER_CLUSTER_ID]);
@@ -381,6 +395,8 @@ export class PeerSender {
     this.#generation++;
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     if (this.#pingTimer !== null) clearInterval(this.#pingTimer);
+    if (this.#answerTimer !== null) clearTimeout(this.#answerTimer);
+    this.#answerTimer = null;
     this.#retryTimer = null;
     this.#pingTimer = null;
     this.#pingSentAt = 0;

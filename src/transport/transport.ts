@@ -98,7 +98,6 @@ export interface TransportOptions {
 export type PeerStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 
 interface Peer {
-  urls: readonly string[];
   readonly sender: PeerSender;
 }
 
@@ -282,7 +281,7 @@ export class Transport {
     const fields = { 'remote-peer-id': formatId(to), 'snapshot-index': index };
     this.#logger.info(fields, 'sending database snapshot');
     const done = sendSnapshotStream({
-      origin: peer.sender.status().url,
+      origin: peer.sender.url,
       tls: this.#tls,
       dialTimeoutMs: this.#timings.dialTimeoutMs,
       idleTimeoutMs: this.#snapshotIdleTimeoutMs,
@@ -345,7 +344,6 @@ export class Transport {
     const peer = this.#peers.get(id);
     if (peer === undefined) throw new ErrPeerNotFound(id);
     const checked = checkPeerUrls(urls);
-    peer.urls = checked;
     peer.sender.updateUrls(checked);
     this.#logger.info({ 'remote-peer-id': formatId(id), 'remote-peer-urls': checked }, 'updated remote peer');
   }
@@ -427,7 +425,7 @@ export class Transport {
         if (!this.#closed) this.#onRemoved(id);
       },
     });
-    this.#peers.set(id, { urls, sender });
+    this.#peers.set(id, { sender });
   }
 
   #reportUnreachable(id: bigint): void {

@@ -10,6 +10,13 @@ import {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  connect as netConnect,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -106,6 +113,69 @@ export class PeerServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const session of this.#sessions) session.destroy();
     await closed;
+  }
+}
+
+/**
+ * A TCP relay in front of a listener that can cut the link without closing it: while frozen,
+ * bytes stop flowing both ways (a network partition, or a hung peer), connections stay open.
+ */
+export class FreezableProxy {
+  readonly #server: NetServer;
+  readonly #pairs = new Set<[Socket, Socket]>();
+  #frozen = false;
+  readonly port: number;
+
+  private constructor(server: NetServer, port: number) {
+    this.#server = server;
+    this.port = port;
+  }
+
+  static async start(targetPort: number): Promise<FreezableProxy> {
+    let proxy: FreezableProxy | null = null;
+    const server = createNetServer((client) => {
+      const upstream = netConnect(targetPort, '127.0.0.1');
+      const pair: [Socket, Socket] = [client, upstream];
+      proxy!.#pairs.add(pair);
+      for (const s of pair) {
+        s.on('error', () => {});
+        s.once('close', () => {
+          proxy!.#pairs.delete(pair);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      if (proxy!.#frozen) {
+        client.pause();
+        upstream.pause();
+      }
+    });
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+    );
+    proxy = new FreezableProxy(server, port);
+    return proxy;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  freeze(): void {
+    this.#frozen = true;
+    for (const pair of this.#pairs) for (const s of pair) s.pause();
+  }
+
+  thaw(): void {
+    this.#frozen = false;
+    for (const pair of this.#pairs) for (const s of pair) s.resume();
+  }
+
+  async close(): Promise<void> {
+    for (const pair of this.#pairs) for (const s of pair) s.destroy();
+    await new Promise((resolve) => this.#server.close(resolve));
   }
 }
 

@@ -2,6 +2,7 @@
 // refusals (cluster id, removed member, unknown sender).
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { type Message, MessageType } from '../../src/raft/index.ts';
 import { createSilentLogger } from '../../src/server/logger.ts';
@@ -21,6 +22,7 @@ import {
   collectGarbage,
   delay,
   FAST_TIMINGS,
+  FreezableProxy,
   heartbeat,
   makePki,
   PeerServer,
@@ -240,6 +242,66 @@ describe('transport: bounds and failures', () => {
     await waitFor(() => (a.transport.activeSince(b.id)?.getTime() ?? 0) > since.getTime(), 2000, 'a new stream');
     a.transport.send([heartbeat(a.id, b.id, 5)]);
     await waitFor(() => b.received.some((m) => m.commit === 5), 2000, 'delivery on the new stream');
+  });
+
+  it('a frozen link: the PING times out, the peer is reported unreachable, the stream returns with the link', async () => {
+    const cluster = await startCluster(2, { overrides: { pingTimeoutMs: 300 } });
+    after(() => cluster.close());
+    const [a, b] = cluster.members as [TestMember, TestMember];
+    const proxy = await FreezableProxy.start(b.server.port);
+    after(() => proxy.close());
+    a.transport.updatePeer(b.id, [proxy.url]);
+    await waitFor(
+      () => a.transport.peerStatus(b.id)!.url === proxy.url && a.transport.activeSince(b.id) !== null,
+      5000,
+      'via the proxy',
+    );
+    a.transport.send([heartbeat(a.id, b.id, 1)]);
+    await waitFor(() => b.received.length === 1, 5000, 'delivery through the proxy');
+    const unreachableBefore = a.unreachable.length;
+    proxy.freeze();
+    a.transport.send([heartbeat(a.id, b.id, 2)]);
+    // A PING every 100 ms (FAST_TIMINGS), unanswered for 300 ms: the link is declared dead.
+    await waitFor(() => a.transport.activeSince(b.id) === null, 8000, 'the stream dropped');
+    assert.ok(a.log.some((l) => l.fields.reason === 'ping timed out'));
+    assert.ok(a.unreachable.length > unreachableBefore);
+    proxy.thaw();
+    await waitFor(() => a.transport.activeSince(b.id) !== null, 8000, 'the stream back');
+    a.transport.send([heartbeat(a.id, b.id, 3)]);
+    await waitFor(() => b.received.some((m) => m.commit === 3), 5000, 'delivery after the partition');
+  });
+
+  it('gives up on a peer that accepts the connection and never answers, and retries', async () => {
+    // A listener that takes TCP connections and says nothing (a hung process).
+    const held: Socket[] = [];
+    const silent = createNetServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const { logger, lines } = recordingLogger();
+    const unreachable: bigint[] = [];
+    const transport = new Transport({
+      memberId: 1n,
+      clusterId: CLUSTER_ID,
+      peers: new Map([[2n, [`http://127.0.0.1:${port}`]]]),
+      snapshotDir: '/nonexistent',
+      logger,
+      pingTimeoutMs: 150,
+      backoffInitialMs: 20,
+      onMessage: noop,
+      onSnapshot: noop,
+      onUnreachable: (id) => unreachable.push(id),
+      onSnapshotStatus: noop,
+    });
+    after(async () => {
+      await transport.close();
+      for (const s of held) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    });
+    transport.send([heartbeat(1n, 2n, 1)]);
+    await waitFor(() => unreachable.length > 0, 3000, 'unreachable after no answer');
+    assert.ok(lines.some((l) => l.fields.reason === 'no answer to the stream request in 150 ms'));
+    await waitFor(() => held.length >= 2, 3000, 'a second attempt');
+    assert.equal(transport.activeSince(2n), null);
   });
 
   it('retries an unreachable peer with a capped exponential back-off', async () => {
