@@ -12,6 +12,10 @@ export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer)
     await server.linearizableReadNotify();
     return server.hashKV(Number(req.revision));
   });
+  grpc.addMethod(MaintenanceService.MoveLeader, async (req) => {
+    await server.moveLeader(req.targetID);
+    return { header: server.header() };
+  });
   grpc.addMethod(MaintenanceService.Alarm, async (req) => {
     if (req.action === AlarmRequest_AlarmAction.ACTIVATE || req.action === AlarmRequest_AlarmAction.DEACTIVATE) {
       if (req.alarm !== 0) await server.proposeAlarm(req.action === AlarmRequest_AlarmAction.ACTIVATE, req.alarm);

@@ -119,6 +119,8 @@ export interface MemberLog {
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 /** How often the leader looks for expired leases (etcd: every 500 ms). */
 const LEASE_CHECK_INTERVAL_MS = 500;
+/** MoveLeader gives up after this many election timeouts. */
+const LEADER_TRANSFER_TIMEOUT_FACTOR = 3;
 /** etcd's maxLearners. */
 const MAX_LEARNERS = 1;
 /** A learner is promoted only once its log reaches this fraction of the leader's commit index. */
@@ -538,6 +540,46 @@ export class EtcdServer {
       if (match < LEARNER_READY_FRACTION * st.hardState.commit) throw new ServerError(ServerErrorCode.LearnerNotReady);
     }
     return this.proposeConfChange(ConfChangeType.AddNode, id, encodeMember({ ...m, isLearner: false }));
+  }
+
+  /**
+   * Hands leadership to `target` (MoveLeader). Only the leader can; resolves once the target
+   * leads, fails with a timeout if it does not within a few election timeouts.
+   */
+  async moveLeader(target: bigint): Promise<void> {
+    if (!this.raft.isLeader()) throw new ServerError(ServerErrorCode.NotLeader);
+    const m = this.membership.get(target);
+    if (m === undefined || m.isLearner) throw new ServerError(ServerErrorCode.BadLeaderTransferee);
+    if (target === this.memberId) return;
+    this.raft.node.transferLeader(target);
+    this.raft.schedule();
+    const deadline = Date.now() + LEADER_TRANSFER_TIMEOUT_FACTOR * this.opts.electionMs;
+    while (this.leaderId !== target) {
+      if (Date.now() > deadline || this.stopped) throw new ServerError(ServerErrorCode.Timeout);
+      await new Promise((r) => setTimeout(r, this.opts.heartbeatMs));
+    }
+  }
+
+  /** On a graceful stop, a leader hands over to the most caught-up voter first (as etcd does). */
+  private async transferLeadershipOnStop(): Promise<void> {
+    if (!this.raft.isLeader()) return;
+    const st = this.raft.node.status();
+    let best: bigint | undefined;
+    let bestMatch = -1;
+    for (const [id, p] of st.progress) {
+      if (id === this.memberId || p.isLearner) continue;
+      if (p.match > bestMatch) {
+        best = id;
+        bestMatch = p.match;
+      }
+    }
+    if (best === undefined) return;
+    try {
+      await this.moveLeader(best);
+      this.opts.log.info({ transferee: best.toString(16) }, 'leadership transferred before stopping');
+    } catch (err) {
+      this.opts.log.warn({ err: String(err) }, 'leadership transfer before stopping failed');
+    }
   }
 
   /** Publishes this member's name and client URLs through raft, once, when a leader is known. */
@@ -1309,6 +1351,7 @@ export class EtcdServer {
 
   async close(): Promise<void> {
     if (this.stopped) return;
+    if (this.membership.voters().length > 1) await this.transferLeadershipOnStop();
     this.stopped = true;
     if (this.compactionTimer !== undefined) clearInterval(this.compactionTimer);
     if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
