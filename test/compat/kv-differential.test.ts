@@ -19,28 +19,24 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import { type Channel, GrpcCallError } from '../../src/client/channel.ts';
 import {
   CompactionRequest,
   type Compare,
   Compare_CompareResult,
   Compare_CompareTarget,
   DeleteRangeRequest,
-  type KeyValue,
-  KVService,
   LeaseGrantRequest,
   LeaseService,
   PutRequest,
   RangeRequest,
   RangeRequest_SortOrder,
   RangeRequest_SortTarget,
-  type RangeResponse,
   type RequestOp,
   TxnRequest,
-  type TxnResponse,
 } from '../../src/proto/index.ts';
+import { bytes, describeOp, type KvOp, type Outcome, prefixEnd, send } from '../helpers/kv-ops.ts';
 import { compatTarget, Member, MemberKind } from '../helpers/member.ts';
-import { type Plain, plainResponse, toPlain } from '../helpers/normalize.ts';
+import { plainResponse } from '../helpers/normalize.ts';
 import { deriveSeed, parseSeed, Random, timeSeed } from '../helpers/random.ts';
 
 const MAX_TXN_OPS = 8;
@@ -71,31 +67,6 @@ if (onlyGroup !== undefined && !(Number.isInteger(onlyGroup) && onlyGroup >= 0 &
   throw new Error(`KV_DIFF_GROUP must be an integer in [0, ${GROUPS - 1}], got ${process.env.KV_DIFF_GROUP}`);
 }
 
-function bytes(text: string): Buffer {
-  return Buffer.from(text, 'latin1');
-}
-
-/** etcd's prefix range end: drop trailing 0xff bytes, then add one to the last byte; `\0` if nothing is left. */
-function prefixEnd(prefix: Uint8Array): Uint8Array {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]! += 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return bytes('\x00');
-}
-
-type Op =
-  | { kind: 'put'; request: PutRequest }
-  | { kind: 'range'; request: RangeRequest }
-  | { kind: 'delete'; request: DeleteRangeRequest }
-  | { kind: 'txn'; request: TxnRequest }
-  | { kind: 'compact'; request: CompactionRequest };
-
-type Outcome = { ok: Plain } | { error: { code: number; details: string } };
-
 /**
  * Generates one sequence's requests. `revision` and `compactRevision` are the real etcd's, kept
  * up to date by the caller after every answer; revisions in requests are chosen around them.
@@ -113,8 +84,8 @@ class SequenceGenerator {
     this.prefix = prefix;
   }
 
-  next(): Op {
-    const kind = this.rng.weighted<Op['kind']>([
+  next(): KvOp {
+    const kind = this.rng.weighted<KvOp['kind']>([
       ['put', 30],
       ['range', 25],
       ['delete', 12],
@@ -403,98 +374,6 @@ function avoidEtcdTxnPanic(txn: TxnRequest): TxnRequest {
   return txn;
 }
 
-function sortTargetOf(kv: KeyValue, target: RangeRequest_SortTarget): bigint | Uint8Array {
-  switch (target) {
-    case RangeRequest_SortTarget.VERSION:
-      return kv.version;
-    case RangeRequest_SortTarget.CREATE:
-      return kv.createRevision;
-    case RangeRequest_SortTarget.MOD:
-      return kv.modRevision;
-    default:
-      return kv.value;
-  }
-}
-
-function sameSortTarget(a: bigint | Uint8Array, b: bigint | Uint8Array): boolean {
-  if (typeof a === 'bigint' || typeof b === 'bigint') return a === b;
-  return Buffer.compare(a, b) === 0;
-}
-
-/** Puts keys that tie under a non-key sort target in key order, leaving the order between ties' groups as sent. */
-function orderTies(request: RangeRequest, response: RangeResponse): void {
-  if (request.sortTarget === RangeRequest_SortTarget.KEY) return;
-  const kvs = response.kvs;
-  let start = 0;
-  for (let i = 1; i <= kvs.length; i++) {
-    if (
-      i < kvs.length &&
-      sameSortTarget(sortTargetOf(kvs[i]!, request.sortTarget), sortTargetOf(kvs[start]!, request.sortTarget))
-    ) {
-      continue;
-    }
-    const run = kvs.slice(start, i).sort((a, b) => Buffer.compare(a.key, b.key));
-    kvs.splice(start, run.length, ...run);
-    start = i;
-  }
-}
-
-function orderTxnTies(request: TxnRequest, response: TxnResponse): void {
-  const ops = response.succeeded ? request.success : request.failure;
-  response.responses.forEach((op, i) => {
-    const sent = ops[i]?.request;
-    if (op.response?.$case === 'responseRange' && sent?.$case === 'requestRange') {
-      orderTies(sent.value, op.response.value);
-    } else if (op.response?.$case === 'responseTxn' && sent?.$case === 'requestTxn') {
-      orderTxnTies(sent.value, op.response.value);
-    }
-  });
-}
-
-interface Answer {
-  outcome: Outcome;
-  /** The header revision of a successful answer. */
-  revision: bigint | undefined;
-}
-
-async function send(channel: Channel, op: Op): Promise<Answer> {
-  const options = { timeoutMs: CALL_TIMEOUT_MS };
-  try {
-    let response: { header?: { revision: bigint } | undefined };
-    switch (op.kind) {
-      case 'put':
-        response = await channel.unary(KVService.Put, op.request, options);
-        break;
-      case 'range': {
-        const range = await channel.unary(KVService.Range, op.request, options);
-        orderTies(op.request, range);
-        response = range;
-        break;
-      }
-      case 'delete':
-        response = await channel.unary(KVService.DeleteRange, op.request, options);
-        break;
-      case 'txn': {
-        const txn = await channel.unary(KVService.Txn, op.request, options);
-        orderTxnTies(op.request, txn);
-        response = txn;
-        break;
-      }
-      case 'compact':
-        response = await channel.unary(KVService.Compact, op.request, options);
-        break;
-    }
-    return { outcome: { ok: plainResponse(response) }, revision: response.header?.revision };
-  } catch (err) {
-    if (!(err instanceof GrpcCallError)) throw err;
-    return { outcome: { error: { code: err.code, details: err.details } }, revision: undefined };
-  }
-}
-
-function describeOp(index: number, op: Op): string {
-  return `#${index} ${op.kind} ${JSON.stringify(toPlain(op.request))}`;
-}
-
 interface GroupStats {
   sequences: number;
   ops: number;
@@ -503,7 +382,7 @@ interface GroupStats {
   outcomes: Map<string, number>;
 }
 
-function outcomeTag(op: Op, outcome: Outcome): string {
+function outcomeTag(op: KvOp, outcome: Outcome): string {
   if ('error' in outcome) return `${op.kind} ${outcome.error.details}`;
   if (op.kind === 'txn') {
     const answer = outcome.ok as { succeeded?: boolean };
@@ -571,7 +450,10 @@ async function runGroup(group: number, stats: GroupStats): Promise<void> {
         generator.compactRevision = compactRevision;
         const op = generator.next();
         history.push(describeOp(index, op));
-        const [expected, actual] = await Promise.all([send(reference.channel, op), send(target.channel, op)]);
+        const [expected, actual] = await Promise.all([
+          send(reference.channel, op, CALL_TIMEOUT_MS),
+          send(target.channel, op, CALL_TIMEOUT_MS),
+        ]);
         if (!isDeepStrictEqual(actual.outcome, expected.outcome)) {
           const targetState = target.running ? '' : `\n${target.kind} exited; its last output:\n${target.output()}`;
           assert.deepEqual(
