@@ -245,7 +245,7 @@ describe('transport: bounds and failures', () => {
   });
 
   it('a frozen link: the PING times out, the peer is reported unreachable, the stream returns with the link', async () => {
-    const cluster = await startCluster(2, { overrides: { pingTimeoutMs: 300 } });
+    const cluster = await startCluster(2, { overrides: { pingTimeoutMs: 500 } });
     after(() => cluster.close());
     const [a, b] = cluster.members as [TestMember, TestMember];
     const proxy = await FreezableProxy.start(b.server.port);
@@ -261,7 +261,7 @@ describe('transport: bounds and failures', () => {
     const unreachableBefore = a.unreachable.length;
     proxy.freeze();
     a.transport.send([heartbeat(a.id, b.id, 2)]);
-    // A PING every 100 ms (FAST_TIMINGS), unanswered for 300 ms: the link is declared dead.
+    // A PING every 100 ms (FAST_TIMINGS), unanswered for 500 ms: the link is declared dead.
     await waitFor(() => a.transport.activeSince(b.id) === null, 8000, 'the stream dropped');
     assert.ok(a.log.some((l) => l.fields.reason === 'ping timed out'));
     assert.ok(a.unreachable.length > unreachableBefore);
@@ -308,27 +308,35 @@ describe('transport: bounds and failures', () => {
     const server = await PeerServer.start();
     const port = server.port;
     await server.close();
-    const { logger, lines } = recordingLogger();
+    const failures: number[] = [];
     const unreachable: bigint[] = [];
     const transport = new Transport({
       memberId: 1n,
       clusterId: CLUSTER_ID,
       peers: new Map([[2n, [`http://127.0.0.1:${port}`]]]),
       snapshotDir: '/nonexistent',
-      logger,
+      logger: {
+        ...recordingLogger().logger,
+        debug: (_fields, msg) => {
+          if (msg === 'failed to reach peer') failures.push(performance.now());
+        },
+      },
       backoffInitialMs: 10,
-      backoffMaxMs: 80,
+      backoffMaxMs: 50,
       onMessage: noop,
       onSnapshot: noop,
       onUnreachable: (id) => unreachable.push(id),
       onSnapshotStatus: noop,
     });
     after(() => transport.close());
-    const started = Date.now();
-    await delay(600);
-    const attempts = lines.filter((l) => l.msg === 'failed to reach peer').length;
-    // 10 + 20 + 40 + 80 + 80... ms: about 8 attempts in 600 ms; uncapped doubling would give 5, no back-off hundreds.
-    assert.ok(attempts >= 5 && attempts <= 12, `${attempts} attempts in ${Date.now() - started} ms`);
+    // Capped, 10 attempts take 10 + 20 + 40 + 50 x 6 = 370 ms plus dials; uncapped, over 5 s.
+    await waitFor(() => failures.length >= 10, 4000, '10 attempts');
+    const gaps = failures.slice(1, 10).map((t, i) => t - failures[i]!);
+    const planned = [10, 20, 40, 50, 50, 50, 50, 50, 50];
+    for (const [i, gap] of gaps.entries()) {
+      // Timers never fire early: each retry waited at least its back-off.
+      assert.ok(gap >= planned[i]! - 1, `retry ${i + 1} after ${gap.toFixed(1)} ms, planned ${planned[i]} ms`);
+    }
     assert.equal(transport.peerStatus(2n)!.state, PeerState.Inactive);
     transport.send([heartbeat(1n, 2n, 1)]);
     await delay(0);
