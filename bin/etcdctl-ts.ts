@@ -1,18 +1,24 @@
 #!/usr/bin/env node
-// etcdctl-ts: the command-line client. For now it only reports its version.
-import { VERSION } from '../src/version.ts';
+// etcdctl-ts: etcdctl v3's commands, flags and output on the etcd-ts client.
+import { Input } from '../src/cli/io.ts';
+import { run } from '../src/cli/main.ts';
 
-const API_VERSION = VERSION.server.split('.').slice(0, 2).join('.');
-
-function main(argv: readonly string[]): number {
-  const command = argv.find((arg) => !arg.startsWith('-'));
-  if (command === 'version' || argv.includes('--version')) {
-    process.stdout.write(`etcdctl-ts version: ${VERSION.etcdTs}\nAPI version: ${API_VERSION}\n`);
-    return 0;
-  }
-  const what = command === undefined ? 'a command' : `command ${JSON.stringify(command)}`;
-  process.stderr.write(`etcdctl-ts: ${what} is not available yet; only "version" is implemented\n`);
-  return 1;
+const interrupted = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    // A second signal ends the process at once.
+    if (interrupted.signal.aborted) process.exit(130);
+    interrupted.abort();
+  });
 }
 
-process.exitCode = main(process.argv.slice(2));
+const code = await run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: new Input(process.stdin),
+  env: process.env,
+  interrupted: interrupted.signal,
+});
+process.exitCode = code;
+// Nothing the command started may keep the process alive once it is done.
+process.stdin.destroy();
