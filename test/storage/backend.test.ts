@@ -374,8 +374,11 @@ describe('defragment', () => {
       writes++;
       if (reads % 50 === 0) await yieldToLoop();
     }
-    await run;
+    const result = await run;
     assert.ok(reads > 0 && writes > 0, `${reads} reads during defragment`);
+    assert.equal(result.sizeBeforeBytes, before.sizeBytes);
+    assert.ok(result.sizeAfterBytes < result.sizeBeforeBytes / 2, `${result.sizeAfterBytes}`);
+    assert.ok(result.commitsPausedMs <= result.durationMs && result.copyMs <= result.durationMs);
     const afterSize = be.size();
     assert.ok(afterSize.sizeBytes < before.sizeBytes / 2, `${afterSize.sizeBytes} vs ${before.sizeBytes}`);
     assert.equal(dump(be, 'key').length, count / 4);

@@ -73,6 +73,19 @@ export interface BackendStats {
   inflightOps: number;
 }
 
+/** What a defragmentation did and how long each part took. */
+export interface DefragmentResult {
+  sizeBeforeBytes: number;
+  sizeAfterBytes: number;
+  durationMs: number;
+  /** LMDB's compacting copy, on a background thread. */
+  copyMs: number;
+  /** Replays of batches committed during the copy, before the last step. */
+  catchUpRounds: number;
+  /** The last step: commits wait (reads and writes do not). */
+  commitsPausedMs: number;
+}
+
 /** Parallel arrays of keys and values in key order. */
 export interface BucketEntries {
   keys: Uint8Array[];
@@ -159,7 +172,7 @@ export class Backend {
   private failure: CommitFailedError | null;
   /** Batches committed while a defragmentation copies the file; replayed into the copy. */
   private defragLog: PendingBatch[] | null;
-  private defragRun: Promise<void> | null;
+  private defragRun: Promise<DefragmentResult> | null;
   private closeRun: Promise<void> | null;
   private readonly streams: Set<AsyncGenerator<Uint8Array, void, undefined>>;
   private readonly readers: Set<Promise<unknown>>;
@@ -396,7 +409,7 @@ export class Backend {
    * replayed, the copy is fsynced, CURRENT is switched to it, and the backend uses it. See
    * README.md for what waits and for how long. Concurrent calls share one run.
    */
-  defragment(): Promise<void> {
+  defragment(): Promise<DefragmentResult> {
     this.assertWritable();
     if (this.defragRun === null) {
       this.defragRun = this.runDefragment().finally(() => {
@@ -518,7 +531,9 @@ export class Backend {
     }
   }
 
-  private async runDefragment(): Promise<void> {
+  private async runDefragment(): Promise<DefragmentResult> {
+    const startedAt = performance.now();
+    const sizeBeforeBytes = statSync(this.handle.file).size;
     const name = dataFileName(this.generation + 1);
     const file = join(this.dir, name);
     removeDataFile(file);
@@ -527,20 +542,23 @@ export class Backend {
     let copy: EnvHandle | null = null;
     try {
       await this.handle.env.backup(file, true);
+      const copyMs = performance.now() - startedAt;
       this.assertDefragCanGoOn();
       copy = new EnvHandle(file);
       const target = copy;
-      for (let round = 0; round < DEFRAG_CATCH_UP_ROUNDS_MAX; round++) {
-        if (this.defragLog.length <= DEFRAG_SWITCH_BATCHES_MAX) break;
+      let catchUpRounds = 0;
+      while (catchUpRounds < DEFRAG_CATCH_UP_ROUNDS_MAX && this.defragLog.length > DEFRAG_SWITCH_BATCHES_MAX) {
         const log = this.defragLog;
         this.defragLog = [];
         await target.env.transaction(() => writeBatches(target, log));
         this.assertDefragCanGoOn();
+        catchUpRounds++;
       }
       // Flushing the copy now keeps the fsync of the last step short.
       await target.env.flushed;
       this.assertDefragCanGoOn();
       // Last step: commits pause, so the current file and the log stop changing.
+      const pausedAt = performance.now();
       this.commitsPaused = true;
       while (this.inflight !== null) await this.inflightDone;
       const tail = this.defragLog;
@@ -555,6 +573,15 @@ export class Backend {
       this.generation++;
       old.retired = true;
       if (old.refs === 0) this.closeRetired(old);
+      const now = performance.now();
+      return {
+        sizeBeforeBytes,
+        sizeAfterBytes: statSync(target.file).size,
+        durationMs: now - startedAt,
+        copyMs,
+        catchUpRounds,
+        commitsPausedMs: now - pausedAt,
+      };
     } catch (err) {
       this.defragLog = null;
       if (copy !== null) await copy.close().catch(() => {});

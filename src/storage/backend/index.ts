@@ -6,6 +6,7 @@ export {
   type BucketEntries,
   DEFAULT_BATCH_INTERVAL_MS,
   DEFAULT_BATCH_LIMIT,
+  type DefragmentResult,
   type HashIgnore,
   MAX_KEY_BYTES,
 } from './backend.ts';
