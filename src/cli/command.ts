@@ -192,6 +192,44 @@ function flagUsages(flags: readonly FlagSpec[]): string {
   return out;
 }
 
+/** pflag's type names in usage lines. */
+const PFLAG_TYPE_NAMES: Readonly<Record<FlagType, string>> = {
+  bool: '',
+  string: 'string',
+  int: 'int',
+  int64: 'int',
+  duration: 'duration',
+  stringSlice: 'strings',
+};
+const ZERO_DEFAULTS: Readonly<Record<FlagType, string>> = {
+  bool: 'false',
+  string: '',
+  int: '0',
+  int64: '0',
+  duration: '0s',
+  stringSlice: '[]',
+};
+
+/**
+ * cobra's default usage text (the commands etcdctl builds outside its tree use it: the
+ * operations of `txn`): `Usage:` with the use line, then pflag's aligned flag list.
+ */
+export function cobraDefaultUsage(useLine: string, flags: readonly FlagSpec[]): string {
+  const lines = sortFlags([...flags]).map((f) => {
+    let head = f.shorthand !== undefined ? `  -${f.shorthand}, --${f.name}` : `      --${f.name}`;
+    const typeName = PFLAG_TYPE_NAMES[f.type];
+    if (typeName !== '') head += ` ${typeName}`;
+    let usage = f.usage;
+    if (f.defaultText !== ZERO_DEFAULTS[f.type]) {
+      usage += f.type === FlagType.STRING ? ` (default ${goQuote(f.defaultText)})` : ` (default ${f.defaultText})`;
+    }
+    return { head, usage };
+  });
+  const width = Math.max(...lines.map((l) => l.head.length)) + 1;
+  const list = lines.map((l) => `${l.head} ${' '.repeat(width - l.head.length)} ${l.usage}`.trimEnd()).join('\n');
+  return `Usage:\n   ${useLine} [flags]\n\nFlags:\n${list}\n\n`;
+}
+
 /** A flag spec, briefly. */
 export function flag(name: string, type: FlagType, defaultText: string, usage: string, shorthand?: string): FlagSpec {
   return shorthand === undefined ? { name, type, defaultText, usage } : { name, type, defaultText, usage, shorthand };

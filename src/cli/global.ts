@@ -78,8 +78,8 @@ export function applyEnv(command: Command, flags: FlagSet, io: CliIo, extra: rea
     used.add(envName);
     try {
       flags.setFromEnv(spec.name, value, envName);
-    } catch (err) {
-      throw new CliExit(ExitCode.ERROR, err instanceof Error ? err.message : String(err));
+    } catch {
+      // etcdctl ignores a variable whose value does not parse: the flag keeps its value.
     }
   }
   for (const [name, value] of Object.entries(io.env)) {

@@ -18,7 +18,7 @@ import {
   type TlsOptions,
 } from './channel.ts';
 import { type Endpoint, EndpointPool } from './endpoints.ts';
-import { ClientClosedError, DeadlineExceededError, EtcdError, fromGrpcError } from './errors.ts';
+import { AuthNotEnabledError, ClientClosedError, DeadlineExceededError, EtcdError, fromGrpcError } from './errors.ts';
 
 export interface ClientOptions {
   /** `host:port`, `http://host:port` or `https://host:port`; one string may list several, comma-separated. */
@@ -94,6 +94,8 @@ export class ClientCore {
   private readonly auth: { username: string; password: string } | undefined;
   private token: string | undefined = undefined;
   private tokenRequest: Promise<string> | undefined = undefined;
+  /** The cluster answered that authentication is not enabled: calls go without a token. */
+  private authNotEnabled = false;
   private isClosed = false;
   /** Aborted by close(): everything in flight stops. */
   protected readonly lifetime = new AbortController();
@@ -238,12 +240,21 @@ export class ClientCore {
   }
 
   private async metadata(signal: AbortSignal, timeoutMs: number): Promise<Record<string, string> | undefined> {
-    if (this.auth === undefined) return undefined;
+    if (this.auth === undefined || this.authNotEnabled) return undefined;
     if (this.token !== undefined) return { token: this.token };
     this.tokenRequest ??= this.authenticate(signal, timeoutMs).finally(() => {
       this.tokenRequest = undefined;
     });
-    return { token: await this.tokenRequest };
+    try {
+      return { token: await this.tokenRequest };
+    } catch (err) {
+      // As etcd's Go client: credentials for a cluster without auth are not an error.
+      if (err instanceof AuthNotEnabledError) {
+        this.authNotEnabled = true;
+        return undefined;
+      }
+      throw err;
+    }
   }
 
   private async authenticate(signal: AbortSignal, timeoutMs: number): Promise<string> {

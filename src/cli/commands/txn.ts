@@ -15,13 +15,13 @@ import {
   KVService,
   type RequestOp,
 } from '../../proto/index.ts';
-import { CliExit, type CommandSpec, ExitCode, flag } from '../command.ts';
+import { CliExit, type CommandSpec, cobraDefaultUsage, ExitCode, flag } from '../command.ts';
 import { FlagError, FlagSet, FlagType } from '../flags.ts';
 import { goQuote } from '../go-format.ts';
-import type { Input } from '../io.ts';
-import { DEL_FLAGS, delRequest } from './del.ts';
-import { GET_FLAGS, getRequest } from './get.ts';
-import { PUT_FLAGS, putRequest } from './put.ts';
+import type { Input, Output } from '../io.ts';
+import { delCommand, delRequest } from './del.ts';
+import { getCommand, getRequest } from './get.ts';
+import { putCommand, putRequest } from './put.ts';
 import { orExit, parseIntBase } from './util.ts';
 
 /** Operations in one branch; etcd's default limit is 128 per transaction. */
@@ -195,19 +195,22 @@ export function argify(line: string): string[] {
 }
 
 /** One operation line (etcdctl's parseRequestUnion). */
-export async function parseOperation(line: string, stdin: Input): Promise<RequestOp> {
+export async function parseOperation(line: string, stdin: Input, stderr: Output): Promise<RequestOp> {
   const args = argify(line);
   if (args.length < 2) throw new CliExit(ExitCode.INVALID_INPUT, `invalid txn compare request: ${line}`);
   const [name, ...rest] = args;
-  const specs = name === 'put' ? PUT_FLAGS : name === 'get' ? GET_FLAGS : name === 'del' ? DEL_FLAGS : undefined;
-  if (specs === undefined) throw new CliExit(ExitCode.INVALID_INPUT, `invalid txn request: ${line}`);
-  const flags = new FlagSet([...specs, flag('help', FlagType.BOOL, 'false', 'help', 'h')]);
+  const spec = name === 'put' ? putCommand : name === 'get' ? getCommand : name === 'del' ? delCommand : undefined;
+  if (spec === undefined) throw new CliExit(ExitCode.INVALID_INPUT, `invalid txn request: ${line}`);
+  const specs = [...(spec.flags ?? []), flag('help', FlagType.BOOL, 'false', `help for ${name}`, 'h')];
+  const flags = new FlagSet(specs);
   let positional: string[];
   try {
     positional = flags.parse(rest).positional;
   } catch (err) {
-    if (err instanceof FlagError) throw new CliExit(ExitCode.INVALID_INPUT, `invalid txn request: ${line}`);
-    throw err;
+    if (!(err instanceof FlagError)) throw err;
+    // etcdctl parses the line with a cobra command of its own, which prints cobra's usage.
+    stderr.write(cobraDefaultUsage(spec.use, specs));
+    throw new CliExit(ExitCode.INVALID_INPUT, `invalid txn request: ${line}`);
   }
   if (name === 'put') return { request: { $case: 'requestPut', value: await putRequest(positional, flags, stdin) } };
   if (name === 'get') return { request: { $case: 'requestRange', value: getRequest(positional, flags) } };
@@ -241,9 +244,9 @@ export const txnCommand: CommandSpec = {
     prompt('compares:');
     const compare = await readSection(ctx.io.stdin, parseCompare);
     prompt('success requests (get, put, del):');
-    const success = await readSection(ctx.io.stdin, (line) => parseOperation(line, ctx.io.stdin));
+    const success = await readSection(ctx.io.stdin, (line) => parseOperation(line, ctx.io.stdin, ctx.io.stderr));
     prompt('failure requests (get, put, del):');
-    const failure = await readSection(ctx.io.stdin, (line) => parseOperation(line, ctx.io.stdin));
+    const failure = await readSection(ctx.io.stdin, (line) => parseOperation(line, ctx.io.stdin, ctx.io.stderr));
     const readOnly = [...success, ...failure].every((op) => op.request?.$case === 'requestRange');
     const response = await orExit(() =>
       client.call(KVService.Txn, { compare, success, failure }, { idempotent: readOnly }),
