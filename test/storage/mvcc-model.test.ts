@@ -1,7 +1,8 @@
 // Model-based test of the MVCC store: seeded random histories of write transactions (puts,
 // single and range deletes, reads inside the transaction), historic ranges with limits,
-// compactions (awaited or left running) and restarts (store and backend closed and reopened),
-// each checked against a plain in-memory model that keeps every revision's full state.
+// compactions (awaited or left running), restarts (store and backend closed and reopened),
+// online defragmentation and moves to a backend restored from a snapshot stream, each checked
+// against a plain in-memory model that keeps every revision's full state.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Backend } from '../../src/storage/backend/index.ts';
+import { Backend, type BackendOptions } from '../../src/storage/backend/index.ts';
 import { type KeyValue, MvccErrorCode, MvccStore, type RangeOptions } from '../../src/storage/mvcc/index.ts';
 import { isTombstoneKey, revisionMain, revisionSub } from '../../src/storage/mvcc/revision.ts';
 
@@ -81,8 +82,10 @@ function randomRange(rng: Rng): Range {
   switch (rng.int(4)) {
     case 0:
       return { key, end: EMPTY, describe: `[${JSON.stringify(key)}]` };
-    case 1:
-      return { key: rng.chance(0.3) ? '\x00' : key, end: FROM_KEY, describe: `[${JSON.stringify(key)}, \\0)` };
+    case 1: {
+      const from = rng.chance(0.3) ? '\x00' : key;
+      return { key: from, end: FROM_KEY, describe: `[${JSON.stringify(from)}, \\0)` };
+    }
     case 2: {
       const end = Buffer.from(key, 'latin1');
       if (end[end.length - 1]! < 0xff) end[end.length - 1]!++;
@@ -156,18 +159,22 @@ function randomRangeOptions(rng: Rng, curRev: number, compactRev: number): Range
   return opts;
 }
 
+async function* replay(chunks: Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const c of chunks) yield c;
+}
+
 interface Harness {
   dir: string;
   backend: Backend;
   store: MvccStore;
 }
 
-function openHarness(dir: string, rng: Rng): Harness {
-  const backend = Backend.open({
-    dir,
-    batchLimit: rng.pick([1, 3, 10_000]),
-    batchIntervalMs: rng.pick([0, 1, 100]),
-  });
+function backendOptions(dir: string, rng: Rng): BackendOptions {
+  return { dir, batchLimit: rng.pick([1, 3, 10_000]), batchIntervalMs: rng.pick([0, 1, 100]) };
+}
+
+function openHarness(dir: string, rng: Rng, restored?: Backend): Harness {
+  const backend = restored ?? Backend.open(backendOptions(dir, rng));
   const store = MvccStore.open(backend, {
     compactionBatchLimit: rng.pick([3, 1000]),
     compactionSleepIntervalMs: rng.pick([0, 1]),
@@ -314,18 +321,33 @@ async function runHistory(seed: number): Promise<void> {
             checkCompactedBackend(h, model, where);
           }
         }
-      } else if (op < 91) {
-        log.push('restart');
+      } else if (op < 89 || (op >= 93 && op < 95)) {
+        // A restart, or (less often) a move to a backend restored from a snapshot stream.
+        const viaSnapshot = op >= 93;
+        log.push(viaSnapshot ? 'restore from a snapshot stream' : 'restart');
         const hashRev = model.rev;
         const before = h.store.hashKV(hashRev);
-        await closeHarness(h);
-        h = openHarness(dir, rng);
+        if (viaSnapshot) {
+          const chunks: Uint8Array[] = [];
+          for await (const chunk of h.backend.snapshotStream(1024)) chunks.push(chunk);
+          await closeHarness(h);
+          rmSync(h.dir, { recursive: true, force: true });
+          const next = `${dir}-s${step}`;
+          const restored = await Backend.restoreSnapshot(backendOptions(next, rng), replay(chunks));
+          h = openHarness(next, rng, restored);
+        } else {
+          await closeHarness(h);
+          h = openHarness(h.dir, rng);
+        }
         assert.equal(h.store.rev(), model.rev, `${where}: revision after restart`);
         assert.equal(h.store.compactRev(), model.compactRev, `${where}: compacted revision after restart`);
         assert.deepEqual(h.store.hashKV(hashRev), before, `${where}: hashKV across restart`);
         await h.store.waitCompactions();
         checkCompactedBackend(h, model, where);
-      } else if (op < 95) {
+      } else if (op < 91) {
+        log.push('defragment');
+        await h.backend.defragment();
+      } else if (op < 93) {
         log.push('forceCommit');
         h.backend.forceCommit();
       } else {
@@ -351,6 +373,7 @@ async function runHistory(seed: number): Promise<void> {
     throw err;
   } finally {
     await closeHarness(h).catch(() => {});
+    rmSync(h.dir, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -573,6 +573,18 @@ describe('store: restart and hashes', () => {
       assert.notEqual(store.hashKV(0).hash, store.hashKV(rev).hash);
     }));
 
+  test('hashKV agrees before and after compaction even when no key is alive (etcd does not)', async () =>
+    withStore(async (store) => {
+      put(store, 'a', '1'); // 2
+      put(store, 'a', '2'); // 3
+      put(store, 'b', '1'); // 4
+      del(store, 'a', 'c'); // 5
+      const { done } = store.compact(4);
+      const early = store.hashKV(5);
+      await done;
+      assert.deepEqual(store.hashKV(5), early);
+    }));
+
   test('two stores with the same history agree on hashKV; different data disagrees', async () => {
     const build = async (last: string): Promise<number> => {
       let hash = 0;

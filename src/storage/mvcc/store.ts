@@ -371,6 +371,9 @@ export class MvccStore {
    * current revision), where entries at or below the compacted revision count only if they are
    * the latest of their key at `rev`, so that members agree whether or not their compaction has
    * finished. Synchronous: it reads the key bucket up to `rev` in one go.
+   *
+   * etcd hashes every entry when no key is alive at `rev` (an empty keep set turns the filter
+   * off), which makes the hash depend on compaction progress; here the filter always applies.
    */
   hashKV(rev = 0): HashKVResult {
     const core = this.core;
@@ -385,7 +388,6 @@ export class MvccStore {
     const cur = new IndexCursor();
     core.index.seek('', cur);
     for (let ki = core.index.next(cur); ki !== undefined; ki = core.index.next(cur)) ki.keep(rev, keep);
-    const filter = keep.size > 0;
     let crc = crc32c(KEY_BUCKET_NAME);
     const end = revisionKey(rev + 1, 0, false);
     let start: Uint8Array = EMPTY;
@@ -393,7 +395,7 @@ export class MvccStore {
       const { keys, values } = core.backend.range(Bucket.key, start, end, SCAN_CHUNK_ENTRIES);
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
-        if (filter && revisionMain(k) <= compactRev && !keep.has(revisionMain(k), revisionSub(k))) continue;
+        if (revisionMain(k) <= compactRev && !keep.has(revisionMain(k), revisionSub(k))) continue;
         crc = crc32c(values[i]!, crc32c(k, crc));
       }
       if (keys.length < SCAN_CHUNK_ENTRIES) break;
