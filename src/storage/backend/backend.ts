@@ -46,6 +46,10 @@ const DATA_FILE_PATTERN = /^data-(\d{1,15})\.mdb$/;
 const TXN_COMMIT_ASYNC_FLUSH = 0x10002;
 /** Entries read per slice when iterating a snapshot; the event loop runs between slices. */
 const ITERATE_SLICE_ENTRIES = 4096;
+/** A snapshot restore commits at least every this many bytes of stream... */
+const RESTORE_TXN_BYTES = 8 * 1024 * 1024;
+/** ...or this many entries. */
+const RESTORE_TXN_ENTRIES = 50_000;
 /** Catch-up rounds of a defragmentation before it switches files regardless of the tail's size. */
 const DEFRAG_CATCH_UP_ROUNDS_MAX = 8;
 /** A defragmentation switches files once at most this many batches remain to replay. */
@@ -247,17 +251,25 @@ export class Backend {
     const handle = new EnvHandle(join(dir, name));
     try {
       const reader = new SnapshotReader();
-      for await (const chunk of source) {
-        reader.push(chunk);
-        if (reader.keys.length === 0) continue;
+      let bytes = 0;
+      const flush = async (): Promise<void> => {
         await handle.env.transaction(() => {
           for (let i = 0; i < reader.keys.length; i++) {
             handle.dbs[reader.buckets[i]!]!.put(reader.keys[i]!, reader.values[i]!);
           }
         });
         reader.drain();
+        bytes = 0;
+      };
+      for await (const chunk of source) {
+        reader.push(chunk);
+        bytes += chunk.length;
+        // One LMDB transaction per few MiB: decoded entries are views into the chunks, so
+        // this also bounds the memory held.
+        if (bytes >= RESTORE_TXN_BYTES || reader.keys.length >= RESTORE_TXN_ENTRIES) await flush();
       }
       reader.end();
+      if (reader.keys.length > 0) await flush();
       await handle.close();
     } catch (err) {
       await handle.close().catch(() => {});

@@ -274,6 +274,9 @@ export class WriteTxn {
     this.assertActive();
     this.ended = true;
     const core = this.core;
+    if (core.writing !== this || core.currentRev !== this.beginRev) {
+      throw new Error('mvcc: the store changed revision during a write transaction');
+    }
     core.writing = null;
     if (this.events.length > 0) core.currentRev = this.beginRev + 1;
     return { rev: core.currentRev, events: this.events };
