@@ -59,8 +59,10 @@ export interface SimResult {
   seed: number;
   /** Rounds from the end of faults until a leader with a current-term commit existed. */
   electionRounds: number;
-  /** Rounds from then until every member applied every liveness proposal. */
+  /** Rounds from then until the liveness proposals committed. */
   commitRounds: number;
+  /** Rounds from then until every member of the configuration applied them. */
+  catchUpRounds: number;
   committed: number;
   messages: number;
   crashes: number;
@@ -91,8 +93,15 @@ const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 1;
 /** A leader with a current-term commit must exist this many rounds after the network heals. */
 export const ELECTION_BOUND_ROUNDS = 10 * ELECTION_TICK;
-/** Liveness proposals must be applied everywhere this many rounds after a leader emerges. */
-export const COMMIT_BOUND_ROUNDS = 10 * ELECTION_TICK;
+/**
+ * Liveness proposals must commit this many rounds after a leader emerges, plus
+ * COMMIT_ROUNDS_PER_LAGGING_ENTRY for each entry the furthest-behind member lacks (a majority
+ * may first have to catch up, and in slow seeds an append carries one entry at a time).
+ */
+export const COMMIT_BOUND_ROUNDS = 20 * ELECTION_TICK;
+export const COMMIT_ROUNDS_PER_LAGGING_ENTRY = 4;
+/** ... and be applied by every member of the configuration this many rounds after that. */
+export const CATCH_UP_BOUND_ROUNDS = 100 * ELECTION_TICK;
 const LIVENESS_PROPOSALS = 5;
 const TRACE_KEEP = 60;
 
@@ -145,6 +154,8 @@ interface SimMember {
   /** Leader append-only: the term in which this member last led, and its last index then. */
   leaderTerm: number;
   leaderLastIndex: number;
+  /** The commit index of this member's last Ready with a hard state. */
+  readyCommit: number;
   /** Pending read requests: ctx -> the highest index applied anywhere when it was asked. */
   reads: Map<string, number>;
   snapshotEvery: number;
@@ -203,7 +214,7 @@ class Simulation {
     this.crashRate = this.pick([0, 0.003, 0.01, 0.02]);
     this.confRate = this.pick([0, 0.01, 0.03]);
     this.tickSkip = this.pick([0, 0.1, 0.3]);
-    this.maxSizePerMsg = this.pick([64, 256, 1024 * 1024]);
+    this.maxSizePerMsg = this.pick([1, 64, 256, 1024 * 1024]);
     this.maxInflightMsgs = this.pick([1, 4, 256]);
     this.interleaveRate = this.pick([0, 0.2, 0.5]);
     this.nextId = BigInt(opts.members + 1);
@@ -211,6 +222,7 @@ class Simulation {
       seed: opts.seed,
       electionRounds: 0,
       commitRounds: 0,
+      catchUpRounds: 0,
       committed: 0,
       messages: 0,
       crashes: 0,
@@ -275,6 +287,7 @@ class Simulation {
       checkedCommit: 0,
       leaderTerm: 0,
       leaderLastIndex: 0,
+      readyCommit: 0,
       reads: new Map(),
       snapshotEvery: 5 + Math.floor(this.rng() * 40),
     };
@@ -566,6 +579,8 @@ class Simulation {
 
   private checkLeader(m: SimMember, rd: Ready): void {
     const raft = m.node!.raft;
+    const prevCommit = m.readyCommit;
+    if (rd.hardState !== undefined) m.readyCommit = rd.hardState.commit;
     if (raft.state !== StateType.Leader) return;
     const prev = this.leaderOfTerm.get(raft.term);
     if (prev !== undefined && prev !== m.id) {
@@ -576,6 +591,16 @@ class Simulation {
       this.stats.leaders++;
       this.note(() => `${m.id} leads term ${raft.term} (last index ${raft.raftLog.lastIndex()})`);
       this.checkLeaderCompleteness(m);
+    }
+    // A leader (past its first Ready) commits, by counting replicas, only entries of its own
+    // term (5.4.2).
+    if (m.leaderTerm === raft.term && rd.hardState !== undefined && rd.hardState.commit > prevCommit) {
+      const t = raft.raftLog.termOrUndefined(rd.hardState.commit);
+      if (t !== raft.term) {
+        this.fail(
+          `leader ${m.id} of term ${raft.term} committed index ${rd.hardState.commit} of term ${t} by counting`,
+        );
+      }
     }
     if (rd.entries.length > 0) {
       const first = rd.entries[0]!.index;
@@ -743,15 +768,13 @@ class Simulation {
     this.round++;
   }
 
-  /** A single leader whose term is the highest and which committed an entry of its term. */
-  private stableLeader(): SimMember | undefined {
+  /** The leader, if exactly one member leads and its term is the highest of all. */
+  private electedLeader(): SimMember | undefined {
     const live = this.live();
     let maxTerm = 0;
     for (const m of live) maxTerm = Math.max(maxTerm, m.node!.raft.term);
     const leaders = live.filter((m) => m.node!.raft.state === StateType.Leader && m.node!.raft.term === maxTerm);
-    if (leaders.length !== 1) return undefined;
-    const l = leaders[0]!;
-    return l.node!.raft.committedEntryInCurrentTerm() ? l : undefined;
+    return leaders.length === 1 ? leaders[0] : undefined;
   }
 
   run(): SimResult {
@@ -764,8 +787,7 @@ class Simulation {
     this.note('faults stop');
 
     const healedAt = this.round;
-    let leader: SimMember | undefined;
-    while ((leader = this.stableLeader()) === undefined) {
+    while (this.electedLeader() === undefined) {
       if (this.round - healedAt > ELECTION_BOUND_ROUNDS) {
         this.fail(`liveness: no leader ${ELECTION_BOUND_ROUNDS} rounds after the network healed (${this.describe()})`);
       }
@@ -774,18 +796,21 @@ class Simulation {
     this.stats.electionRounds = this.round - healedAt;
 
     const electedAt = this.round;
+    const lastIndexes = this.live().map((m) => m.node!.raft.raftLog.lastIndex());
+    const lag = Math.max(...lastIndexes) - Math.min(...lastIndexes);
+    const commitBound = COMMIT_BOUND_ROUNDS + COMMIT_ROUNDS_PER_LAGGING_ENTRY * lag;
     // Clients propose through the leader and retry if leadership changes before their entries
     // commit (a deposed leader's uncommitted entries may be overwritten; that is Raft).
     let want: { index: number; term: number }[] = [];
     let proposer: SimMember | undefined;
     let proposerTerm = 0;
-    for (;;) {
-      if (this.round - electedAt > COMMIT_BOUND_ROUNDS) {
-        this.fail(
-          `liveness: proposals not applied everywhere ${COMMIT_BOUND_ROUNDS} rounds after election (${this.describe()})`,
-        );
+    const committed = (): boolean =>
+      want.length === LIVENESS_PROPOSALS && want.every((w) => this.committedTerm[w.index] === w.term);
+    while (!committed()) {
+      if (this.round - electedAt > commitBound) {
+        this.fail(`liveness: proposals not committed ${commitBound} rounds after election (${this.describe()})`);
       }
-      const l = this.stableLeader();
+      const l = this.electedLeader();
       if (l !== undefined && (l !== proposer || l.node!.raft.term !== proposerTerm)) {
         // A new leader: (re)propose the batch through it.
         want = [];
@@ -798,17 +823,26 @@ class Simulation {
         if (want.length < LIVENESS_PROPOSALS) proposer = undefined; // dropped (e.g. a transfer): retry
         this.stats.proposalBatches++;
       }
-      if (proposer?.node !== undefined && want.length === LIVENESS_PROPOSALS) {
-        const target = want[want.length - 1]!.index;
-        const members = proposer.node.raft.prs.progress;
-        const done =
-          this.live().every((m) => m.app.appliedIndex >= target || !members.has(m.id)) &&
-          want.every((w) => this.committedTerm[w.index] === w.term);
-        if (done) break;
-      }
       this.step();
     }
     this.stats.commitRounds = this.round - electedAt;
+
+    // Then every member of the configuration applies them (far-behind members catch up).
+    const committedAt = this.round;
+    const target = want[want.length - 1]!.index;
+    for (;;) {
+      const leader = this.electedLeader();
+      const members = leader?.node!.raft.prs.progress;
+      const behind = this.live().filter((m) => m.app.appliedIndex < target && members?.has(m.id) !== false);
+      if (behind.length === 0) break;
+      if (this.round - committedAt > CATCH_UP_BOUND_ROUNDS) {
+        this.fail(
+          `liveness: ${behind.map((m) => m.id).join(',')} did not apply index ${target} ${CATCH_UP_BOUND_ROUNDS} rounds after it committed (${this.describe()})`,
+        );
+      }
+      this.step();
+    }
+    this.stats.catchUpRounds = this.round - committedAt;
     // Everyone converged on the same state.
     const live = this.live();
     const idx = Math.min(...live.map((m) => m.app.appliedIndex));
