@@ -95,11 +95,14 @@ async function keepAliveLoop(ctx: CommandContext, client: Client, id: bigint): P
     const outcome = await new Promise<'gone' | 'broken' | 'interrupted'>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let stream: { write(r: { ID: bigint }): boolean; cancel(): void } | undefined;
+      let done = false;
       const finish = (how: 'gone' | 'broken' | 'interrupted') => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        stream?.cancel();
         resolve(how);
+        stream?.cancel();
       };
       const onAbort = () => finish('interrupted');
       signal.addEventListener('abort', onAbort, { once: true });
