@@ -345,9 +345,10 @@ export class Raft {
         this.selfAck(lastEntry.index);
       }
     }
-    if (rd.snapshot !== undefined) this.raftLog.stableSnapTo(rd.snapshot.metadata.index);
     if (rd.snapshot !== undefined) {
       const md = rd.snapshot.metadata;
+      this.raftLog.stableSnapTo(md.index);
+      // The application's state is now the snapshot's, membership included.
       this.appliedConfig = configurationFromState(md.index, md.confState);
     }
     this.configs.compact(this.raftLog.applied);
