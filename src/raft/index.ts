@@ -47,7 +47,6 @@ export {
   type ProgressStatus,
   RawNode,
   type Ready,
-  SnapshotStatus,
   type Status,
 } from './rawnode.ts';
 export { type InitialState, MemoryStorage, type Storage } from './storage.ts';

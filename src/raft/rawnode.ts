@@ -12,7 +12,7 @@ import {
   ErrStepPeerNotFound,
   invariant,
 } from './errors.ts';
-import { configurationFromState } from './membership.ts';
+import { configurationFromState, confStateOf } from './membership.ts';
 import { type ProgressState, progressStateName } from './progress.ts';
 import { CampaignType, Raft } from './raft.ts';
 import type { Storage } from './storage.ts';
@@ -106,15 +106,16 @@ export interface Status {
   softState: SoftState;
   applied: number;
   leadTransferee: bigint;
+  /**
+   * The configuration in force: the latest in the log, committed or not (membership changes
+   * take effect when appended). Use it for who to talk to, not for snapshots.
+   */
   config: ConfState;
+  /** The configuration as of the applied index: the one to store with a snapshot taken now. */
+  appliedConfig: ConfState;
   /** Replication progress of every member; only on the leader (empty elsewhere). */
   progress: Map<bigint, ProgressStatus>;
 }
-
-export const SnapshotStatus = {
-  Finish: 'finish',
-  Failure: 'failure',
-} as const;
 
 export class RawNode {
   /** The state machine; exposed for tests and diagnostics, not part of the stable API. */
@@ -362,6 +363,7 @@ export class RawNode {
       applied: r.raftLog.applied,
       leadTransferee: r.leadTransferee,
       config: r.prs.confState(),
+      appliedConfig: confStateOf(r.appliedConfig),
       progress,
     };
   }

@@ -84,6 +84,7 @@ test('a configuration takes effect when appended, before it commits', () => {
   net.node(1).proposeConfChange(cc(ConfChangeType.AddNode, 4));
   net.member(1).drain();
   assert.deepEqual(voters(net, 1), [1n, 2n, 3n, 4n], 'the leader uses it at once');
+  assert.deepEqual(net.node(1).status().appliedConfig.voters, [1n, 2n, 3n], 'not applied yet');
   assert.equal(net.node(1).status().progress.has(4n), true, 'and replicates to the new member');
   assert.equal(net.member(1).confChanges.length, applied, 'the application sees it only once committed');
 });
