@@ -59,6 +59,7 @@ if (childDir !== undefined) {
       let seed = 7;
       for (let round = 0; round < 4; round++) {
         child = spawn(process.execPath, ['--import', 'tsx', self], {
+          cwd: fileURLToPath(new URL('../..', import.meta.url)),
           env: { ...process.env, [CHILD_ENV]: dir },
           stdio: ['ignore', 'pipe', 'inherit'],
         });
