@@ -321,6 +321,7 @@ class Simulation {
 
   private restart(m: SimMember): void {
     if (m.node !== undefined || m.removed) return;
+    this.checkStoredLog(m);
     const snap = m.storage.snapshot();
     m.app =
       snap.metadata.index > 0 ? decodeApp(snap) : { appliedIndex: 0, hash: 0, confState: { voters: [], learners: [] } };
@@ -631,6 +632,14 @@ class Simulation {
     }
   }
 
+  /** Every committed entry still on m's disk is the entry committed there (nothing changed it). */
+  private checkStoredLog(m: SimMember): void {
+    const s = m.storage;
+    const commit = Math.min(s.initialState().hardState.commit, s.lastIndex());
+    if (commit < s.firstIndex()) return;
+    for (const e of s.entries(s.firstIndex(), commit + 1, Number.MAX_SAFE_INTEGER)) this.checkEntry(m, e, 'stored');
+  }
+
   /** The member persisted commit index `commit`: its entries up to there are committed. */
   private checkCommitted(m: SimMember, commit: number): void {
     if (commit <= m.checkedCommit) return;
@@ -843,7 +852,8 @@ class Simulation {
       this.step();
     }
     this.stats.catchUpRounds = this.round - committedAt;
-    // Everyone converged on the same state.
+    // Everyone converged on the same state, and no committed entry changed on any disk.
+    for (const m of this.members.values()) this.checkStoredLog(m);
     const live = this.live();
     const idx = Math.min(...live.map((m) => m.app.appliedIndex));
     for (const m of live) this.checkAppliedHash(m, m.app.appliedIndex, m.app.hash);
