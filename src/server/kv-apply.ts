@@ -106,7 +106,17 @@ export function checkDeleteRange(r: DeleteRangeRequest): void {
   if (r.key.length === 0) throw new ServerError(ServerErrorCode.EmptyKey);
 }
 
+/**
+ * etcd's checks of a Txn before it is proposed: the op limit and empty keys of the whole
+ * request tree first, then (top level only, covering nested txns) the duplicate-key rule.
+ */
 export function checkTxn(r: TxnRequest, maxTxnOps: number): void {
+  checkTxnRequest(r, maxTxnOps);
+  checkWriteIntervals(r.success);
+  checkWriteIntervals(r.failure);
+}
+
+function checkTxnRequest(r: TxnRequest, maxTxnOps: number): void {
   const opCount = Math.max(r.compare.length, r.success.length, r.failure.length);
   if (opCount > maxTxnOps) throw new ServerError(ServerErrorCode.TooManyOps);
   for (const c of r.compare) {
@@ -114,8 +124,6 @@ export function checkTxn(r: TxnRequest, maxTxnOps: number): void {
   }
   for (const op of r.success) checkRequestOp(op, maxTxnOps - opCount);
   for (const op of r.failure) checkRequestOp(op, maxTxnOps - opCount);
-  checkWriteIntervals(r.success);
-  checkWriteIntervals(r.failure);
 }
 
 function checkRequestOp(op: RequestOp, maxTxnOps: number): void {
@@ -132,7 +140,7 @@ function checkRequestOp(op: RequestOp, maxTxnOps: number): void {
       checkDeleteRange(req.value);
       break;
     case 'requestTxn':
-      checkTxn(req.value, maxTxnOps);
+      checkTxnRequest(req.value, maxTxnOps);
       break;
   }
 }
@@ -162,13 +170,16 @@ function checkWriteIntervals(ops: readonly RequestOp[]): { puts: Set<string>; de
     if (op.request?.$case !== 'requestDeleteRange') continue;
     const d = op.request.value;
     if (d.rangeEnd.length === 0) dels.push({ start: latin1(d.key), end: null, point: true });
-    else if (d.rangeEnd.length === 1 && d.rangeEnd[0] === 0)
-      dels.push({ start: latin1(d.key), end: null, point: false });
-    else dels.push({ start: latin1(d.key), end: latin1(d.rangeEnd), point: false });
+    // etcd builds the interval [key, "\x00") for a delete to the end of the key space: it is
+    // empty, so such a delete never conflicts with a put.
+    else if (!(d.rangeEnd.length === 1 && d.rangeEnd[0] === 0)) {
+      dels.push({ start: latin1(d.key), end: latin1(d.rangeEnd), point: false });
+    }
   }
   const deleted = (k: string) => dels.some((iv) => containsKey(iv, k));
   const puts = new Set<string>();
-  const nestedDels: KeyInterval[] = [];
+  // Nested txns in order: each one's puts meet the deletes of this level and of the nested
+  // txns before it; its own deletes count for those after it and for this level's puts.
   for (const op of ops) {
     if (op.request?.$case !== 'requestTxn') continue;
     const then = checkWriteIntervals(op.request.value.success);
@@ -181,9 +192,8 @@ function checkWriteIntervals(ops: readonly RequestOp[]): { puts: Set<string>; de
       if ((puts.has(k) && !then.puts.has(k)) || deleted(k)) throw new ServerError(ServerErrorCode.DuplicateKey);
       puts.add(k);
     }
-    nestedDels.push(...then.dels, ...otherwise.dels);
+    dels.push(...then.dels, ...otherwise.dels);
   }
-  dels.push(...nestedDels);
   for (const op of ops) {
     if (op.request?.$case !== 'requestPut') continue;
     const k = latin1(op.request.value.key);
@@ -263,16 +273,12 @@ function sortComparator(target: number): (a: StoreKeyValue, b: StoreKeyValue) =>
 // ---------------------------------------------------------------------------------------------
 // Writes
 
-/** Checks done against the store before any write of a request, so that a failure changes nothing. */
-function checkPutAgainstStore(view: WriteView, r: PutRequest, leases: LeaseChecker): void {
+/** A plain Put: the lease must exist, then (with ignore_value/ignore_lease) the key. */
+export function applyPut(view: WriteView, r: PutRequest, leases: LeaseChecker): PutResponse {
+  if (r.lease !== 0n && !leases.exists(r.lease)) throw new ServerError(ServerErrorCode.LeaseNotFound);
   if ((r.ignoreValue || r.ignoreLease) && view.range(r.key, EMPTY, {}).kvs.length === 0) {
     throw new ServerError(ServerErrorCode.KeyNotFound);
   }
-  if (r.lease !== 0n && !leases.exists(r.lease)) throw new ServerError(ServerErrorCode.LeaseNotFound);
-}
-
-export function applyPut(view: WriteView, r: PutRequest, leases: LeaseChecker): PutResponse {
-  checkPutAgainstStore(view, r, leases);
   return putUnchecked(view, r);
 }
 
@@ -383,64 +389,91 @@ export function isTxnSerializable(r: TxnRequest): boolean {
 }
 
 /**
- * Checks every operation of the branches that will run, before anything is written, so a
- * failing txn changes nothing: ranges at a future or compacted revision, puts on a missing
- * key with ignore_value/ignore_lease, puts with an unknown lease.
+ * The branch each txn of a request tree takes, decided on the store as it is before the txn
+ * writes anything (etcd's compareToPath): nested compares do not see the outer txn's writes.
  */
-function checkTxnAgainstStore(view: WriteView, r: TxnRequest, leases: LeaseChecker): void {
-  const branch = txnSucceeds(view, r) ? r.success : r.failure;
-  for (const op of branch) {
-    const q = op.request;
-    if (q === undefined) continue;
-    if (q.$case === 'requestRange') {
-      const rev = Number(q.value.revision);
-      if (rev > view.rev()) throw new ServerError(ServerErrorCode.FutureRev);
-      if (rev > 0 && rev < view.compactRev()) throw new ServerError(ServerErrorCode.Compacted);
-    } else if (q.$case === 'requestPut') {
-      checkPutAgainstStore(view, q.value, leases);
-    } else if (q.$case === 'requestTxn') {
-      checkTxnAgainstStore(view, q.value, leases);
-    }
+interface TxnPath {
+  succeeded: boolean;
+  /** The paths of the nested txns of the chosen branch, in op order. */
+  nested: TxnPath[];
+}
+
+function compareToPath(view: ReadView, r: TxnRequest): TxnPath {
+  const succeeded = txnSucceeds(view, r);
+  const nested: TxnPath[] = [];
+  for (const op of succeeded ? r.success : r.failure) {
+    if (op.request?.$case === 'requestTxn') nested.push(compareToPath(view, op.request.value));
   }
+  return { succeeded, nested };
+}
+
+/** Visits the ops of the branches a path takes, depth first in op order. */
+function forEachOp(r: TxnRequest, path: TxnPath, fn: (op: RequestOp) => void): void {
+  let n = 0;
+  for (const op of path.succeeded ? r.success : r.failure) {
+    if (op.request?.$case === 'requestTxn') forEachOp(op.request.value, path.nested[n++]!, fn);
+    else fn(op);
+  }
+}
+
+/**
+ * etcd's checks against the store before a txn writes anything, so a failing txn changes
+ * nothing: every put of the path (key present for ignore_value/ignore_lease, lease exists),
+ * then every range (not a future revision; not below the first revision kept, which is -1
+ * before any compaction).
+ */
+function checkTxnAgainstStore(view: ReadView, r: TxnRequest, path: TxnPath, leases: LeaseChecker | null): void {
+  if (leases !== null) {
+    forEachOp(r, path, (op) => {
+      if (op.request?.$case !== 'requestPut') return;
+      const p = op.request.value;
+      if ((p.ignoreValue || p.ignoreLease) && view.range(p.key, EMPTY, {}).kvs.length === 0) {
+        throw new ServerError(ServerErrorCode.KeyNotFound);
+      }
+      if (p.lease !== 0n && !leases.exists(p.lease)) throw new ServerError(ServerErrorCode.LeaseNotFound);
+    });
+  }
+  const firstRev = view.compactRev() > 0 ? view.compactRev() : -1;
+  forEachOp(r, path, (op) => {
+    if (op.request?.$case !== 'requestRange') return;
+    const rev = Number(op.request.value.revision);
+    if (rev === 0) return;
+    if (rev > view.rev()) throw new ServerError(ServerErrorCode.FutureRev);
+    if (rev < firstRev) throw new ServerError(ServerErrorCode.Compacted);
+  });
 }
 
 /** A read-only txn against a read view (no write transaction, no new revision). */
 export function applyReadOnlyTxn(view: ReadView, r: TxnRequest): TxnResponse {
-  const succeeded = txnSucceeds(view, r);
-  const branch = succeeded ? r.success : r.failure;
-  const responses: ResponseOp[] = [];
-  for (const op of branch) {
-    const q = op.request;
-    if (q === undefined) continue;
-    if (q.$case === 'requestRange') {
-      responses.push({ response: { $case: 'responseRange', value: applyRange(view, q.value) } });
-    } else if (q.$case === 'requestTxn') {
-      responses.push({ response: { $case: 'responseTxn', value: applyReadOnlyTxn(view, q.value) } });
-    }
-  }
-  const h = header();
-  h.revision = BigInt(view.rev());
-  return { header: h, succeeded, responses };
+  const path = compareToPath(view, r);
+  checkTxnAgainstStore(view, r, path, null);
+  const resp = runTxn(view as WriteView, r, path);
+  resp.header!.revision = BigInt(view.rev());
+  return resp;
 }
 
-/** A txn inside `view`'s write transaction; the caller ends the transaction and sets headers. */
+/** A txn inside `view`'s write transaction; the caller ends the transaction and sets the top header. */
 export function applyTxn(view: WriteView, r: TxnRequest, leases: LeaseChecker): TxnResponse {
-  checkTxnAgainstStore(view, r, leases);
-  return runTxn(view, r);
+  const path = compareToPath(view, r);
+  checkTxnAgainstStore(view, r, path, leases);
+  return runTxn(view, r, path);
 }
 
-function runTxn(view: WriteView, r: TxnRequest): TxnResponse {
-  const succeeded = txnSucceeds(view, r);
-  const branch = succeeded ? r.success : r.failure;
+/**
+ * Runs the ops of the path. Like etcd, each op's header carries the txn's revision as it
+ * stands after that op (the next revision once anything was written, the current one before);
+ * a nested txn's own header stays empty.
+ */
+function runTxn(view: WriteView, r: TxnRequest, path: TxnPath): TxnResponse {
+  const branch = path.succeeded ? r.success : r.failure;
   const responses: ResponseOp[] = new Array(branch.length);
+  let nested = 0;
   for (let i = 0; i < branch.length; i++) {
     const q = branch[i]!.request;
     if (q === undefined) {
       responses[i] = { response: undefined };
       continue;
     }
-    // Like etcd, each operation's header carries the txn's revision as it stands after that
-    // operation: the next revision once anything was written, the current one before.
     switch (q.$case) {
       case 'requestRange':
         responses[i] = { response: { $case: 'responseRange', value: applyRange(view, q.value) } };
@@ -458,9 +491,9 @@ function runTxn(view: WriteView, r: TxnRequest): TxnResponse {
         break;
       }
       case 'requestTxn':
-        responses[i] = { response: { $case: 'responseTxn', value: runTxn(view, q.value) } };
+        responses[i] = { response: { $case: 'responseTxn', value: runTxn(view, q.value, path.nested[nested++]!) } };
         break;
     }
   }
-  return { header: header(), succeeded, responses };
+  return { header: header(), succeeded: path.succeeded, responses };
 }

@@ -22,6 +22,7 @@ import {
   TxnEndedError,
   TxnInProgressError,
 } from './errors.ts';
+import { etcdKeyValueBytes } from './etcd-format.ts';
 import { IndexHit, KeyIndex } from './key-index.ts';
 import type {
   DeleteResult,
@@ -399,7 +400,7 @@ export class MvccStore {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
         if (revisionMain(k) <= compactRev && !keep.has(revisionMain(k), revisionSub(k))) continue;
-        crc = crc32c(values[i]!, crc32c(k, crc));
+        crc = crc32c(etcdKeyValueBytes(k, values[i]!), crc32c(k, crc));
       }
       if (keys.length < SCAN_CHUNK_ENTRIES) break;
       const last = keys[keys.length - 1]!;
