@@ -119,6 +119,8 @@ export interface MemberLog {
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 /** How often the leader looks for expired leases (etcd: every 500 ms). */
 const LEASE_CHECK_INTERVAL_MS = 500;
+/** A read index not answered within this long is asked again (etcd's readIndexRetryTime). */
+const READ_INDEX_RETRY_MS = 500;
 /** MoveLeader gives up after this many election timeouts. */
 const LEADER_TRANSFER_TIMEOUT_FACTOR = 3;
 /** etcd's maxLearners. */
@@ -145,6 +147,8 @@ interface Waiter {
 interface ReadWaiter {
   resolve(): void;
   reject(err: Error): void;
+  /** Date.now() past which the read fails with a timeout. */
+  deadlineMs: number;
 }
 
 interface Identity {
@@ -302,6 +306,7 @@ export class EtcdServer {
   private readCounter = 0n;
   /** Read waiters whose read index is known, waiting for the applied index to reach it. */
   private readonly readsAwaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
+  private readRetryTimer: NodeJS.Timeout | undefined = undefined;
 
   private compactionTimer: NodeJS.Timeout | undefined = undefined;
   private readonly revisionSamples: { atMs: number; rev: number }[] = [];
@@ -1178,7 +1183,11 @@ export class EtcdServer {
   linearizableReadNotify(): Promise<void> {
     if (this.stopped) return Promise.reject(new ServerError(ServerErrorCode.Stopped));
     return new Promise<void>((resolve, reject) => {
-      this.pendingReads.push({ resolve, reject });
+      this.pendingReads.push({
+        resolve,
+        reject,
+        deadlineMs: Date.now() + REQUEST_TIMEOUT_BASE_MS + 2 * this.opts.electionMs,
+      });
       this.startReadIndex();
     });
   }
@@ -1205,7 +1214,25 @@ export class EtcdServer {
       for (const w of failed) w.reject(new ServerError(ServerErrorCode.NoLeader));
       return;
     }
+    // A read index can be lost (a leader change, a dropped message): ask again, as etcd does.
+    const asked = this.readCounter;
+    clearTimeout(this.readRetryTimer);
+    this.readRetryTimer = setTimeout(() => this.retryReadIndex(asked), READ_INDEX_RETRY_MS);
     this.raft.schedule();
+  }
+
+  private retryReadIndex(asked: bigint): void {
+    if (this.inflightReadCtx !== asked || this.inflightReads.length === 0 || this.stopped) return;
+    const now = Date.now();
+    const waiting = this.inflightReads;
+    this.inflightReads = [];
+    const still: ReadWaiter[] = [];
+    for (const w of waiting) {
+      if (now >= w.deadlineMs) w.reject(new ServerError(ServerErrorCode.Timeout));
+      else still.push(w);
+    }
+    this.pendingReads = [...still, ...this.pendingReads];
+    this.startReadIndex();
   }
 
   private onReadStates(states: readonly ReadState[]): void {
@@ -1355,6 +1382,7 @@ export class EtcdServer {
     this.stopped = true;
     if (this.compactionTimer !== undefined) clearInterval(this.compactionTimer);
     if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+    clearTimeout(this.readRetryTimer);
     for (const cancel of [...this.waiting]) cancel();
     this.watchHub.close();
     await this.raft.idle().catch(() => {});
