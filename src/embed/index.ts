@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { TlsOptions } from 'node:tls';
+import { GrpcStatus, toGrpcError } from '../api/errors.ts';
 import { GrpcServer } from '../api/grpc/index.ts';
 import { addEtcdEndpoints, type HealthCheck, type HealthReport, HttpRouter } from '../api/http.ts';
 import { allMethods } from '../proto/services.ts';
@@ -129,7 +130,16 @@ export async function startMember(
   try {
     const grpc = new GrpcServer({
       maxReceiveMessageBytes: maxReceiveMessageBytes(config),
-      onHandlerError: (error, path) => logger.warn({ method: path, error: String(error) }, 'gRPC handler failed'),
+      // etcd's own errors (no leader, compacted, ...) are answers, not failures: only the
+      // errors the translation table does not know are worth a warning.
+      onHandlerError: (error, path) => {
+        const code = toGrpcError(error).code;
+        if (code === GrpcStatus.UNKNOWN || code === GrpcStatus.INTERNAL) {
+          logger.warn({ method: path, error: String(error) }, 'gRPC handler failed');
+        } else {
+          logger.debug({ method: path, error: String(error) }, 'gRPC request failed');
+        }
+      },
     });
     grpc.declareMethods(allMethods);
     const onHttpError = (error: unknown, path: string): void =>
