@@ -10,6 +10,7 @@
  * watchers fall back to unsynced and catch up once the transport drains, so memory stays
  * bounded whatever the number of watchers or the write rate.
  */
+import assert from 'node:assert/strict';
 import {
   type Event,
   Event_EventType,
@@ -23,8 +24,11 @@ import type { Backend } from '../storage/backend/index.ts';
 import { type MvccEvent, type MvccStore, readHistory } from '../storage/mvcc/index.ts';
 import { toProtoKv } from './kv-apply.ts';
 
-/** Events read from history per catch-up step of one watcher. */
+/** Events of the store's history scanned for one catch-up response of one watcher. */
 export const HISTORY_BATCH_EVENTS_MAX = 1000;
+/** Events read from the backend per read of a catch-up (adapted down when events are large). */
+const HISTORY_READ_EVENTS_MAX = 256;
+const HISTORY_READ_EVENTS_FIRST = 16;
 /** How often unsynced watchers are caught up when nothing else triggers it. */
 export const SYNC_INTERVAL_MS = 100;
 /** Watchers one stream may hold (etcd has no limit; a bound keeps a client from exhausting memory). */
@@ -97,6 +101,8 @@ export class WatchHub {
   private readonly keyWatchers = new Map<string, Set<Watcher>>();
   private readonly rangeWatchers = new Set<Watcher>();
   private readonly unsynced = new Set<Watcher>();
+  /** Running average size of the history events catch-ups read, to size the next read. */
+  private historyEventBytes = 0;
   private readonly streams = new Set<WatchStream>();
   private readonly syncTimer: NodeJS.Timeout;
   private readonly progressTimer: NodeJS.Timeout;
@@ -258,11 +264,51 @@ export class WatchHub {
         return;
       }
       if (w.stream.congested) return;
-      const batch = readHistory(this.backend, w.nextRev, current, HISTORY_BATCH_EVENTS_MAX);
-      const mine = batch.events.filter((e) => w.matches(latin1(e.kv.key)) && w.accepts(e));
-      if (mine.length > 0) this.sendEvents(w, mine, batch.nextRev - 1);
-      w.nextRev = batch.nextRev;
+      const { events, nextRev } = this.readCatchUp(w, current);
+      assert.ok(nextRev > w.nextRev, 'a catch-up step makes progress');
+      if (events.length > 0) this.sendEvents(w, events, nextRev - 1);
+      w.nextRev = nextRev;
     }
+  }
+
+  /**
+   * The next catch-up response of `w`: its events of whole revisions from `w.nextRev` on, until
+   * HISTORY_BATCH_EVENTS_MAX events were scanned or the response holds about `maxResponseBytes`
+   * (a single revision may hold more: it is never split). The history is read in small steps,
+   * sized from the events seen so far, so a history of large values is never read at once.
+   */
+  private readCatchUp(w: Watcher, current: number): { events: MvccEvent[]; nextRev: number } {
+    const budgetBytes = this.opts.maxResponseBytes;
+    const events: MvccEvent[] = [];
+    let bytes = 0;
+    let scanned = 0;
+    let nextRev = w.nextRev;
+    while (nextRev <= current && scanned < HISTORY_BATCH_EVENTS_MAX && bytes < budgetBytes) {
+      const averageBytes = this.historyEventBytes;
+      const step =
+        averageBytes === 0
+          ? HISTORY_READ_EVENTS_FIRST
+          : Math.max(1, Math.min(HISTORY_READ_EVENTS_MAX, Math.floor((budgetBytes - bytes) / averageBytes)));
+      const batch = readHistory(this.backend, nextRev, current, Math.min(step, HISTORY_BATCH_EVENTS_MAX - scanned));
+      assert.ok(batch.nextRev > nextRev, 'a history read makes progress');
+      let readBytes = 0;
+      for (const e of batch.events) {
+        const size = mvccEventBytes(e);
+        readBytes += size;
+        if (w.matches(latin1(e.kv.key)) && w.accepts(e)) {
+          events.push(e);
+          // With its previous value an event costs about twice as much.
+          bytes += w.prevKv ? 2 * size : size;
+        }
+      }
+      if (batch.events.length > 0) {
+        const average = readBytes / batch.events.length;
+        this.historyEventBytes = averageBytes === 0 ? average : (3 * averageBytes + average) / 4;
+      }
+      scanned += batch.events.length;
+      nextRev = batch.nextRev;
+    }
+    return { events, nextRev };
   }
 
   private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number): void {
@@ -350,6 +396,11 @@ function eventSize(e: Event): number {
     (e.kv?.value.length ?? 0) +
     (e.prevKv ? 32 + e.prevKv.key.length + e.prevKv.value.length : 0)
   );
+}
+
+/** About what an event costs in a response. */
+function mvccEventBytes(e: MvccEvent): number {
+  return 32 + e.kv.key.length + e.kv.value.length;
 }
 
 function approximateSize(events: readonly Event[]): number {
