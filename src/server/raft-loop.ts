@@ -188,6 +188,15 @@ export class RaftLoop {
       rd = this.node.ready();
       if (rd.softState !== undefined) this.handlers.softState(rd.softState);
       if (rd.earlyMessages.length > 0) this.handlers.send(rd.earlyMessages);
+      // Committed entries already durable in this member's log are applied before this Ready's
+      // write, so that their clients need not wait for the next batch's fsync as well.
+      const committed = rd.committedEntries;
+      let applyNow = 0;
+      if (rd.snapshot === undefined) {
+        const durable = this.storage.lastIndex();
+        while (applyNow < committed.length && committed[applyNow]!.index <= durable) applyNow++;
+      }
+      if (applyNow > 0) this.handlers.apply(committed.slice(0, applyNow), () => this.node.status().config);
       if (rd.snapshot !== undefined) {
         await this.snapshotter.save({
           index: rd.snapshot.metadata.index,
@@ -209,8 +218,8 @@ export class RaftLoop {
         this.handlers.appended(rd.entries);
       }
       if (rd.messages.length > 0) this.handlers.send(rd.messages);
-      if (rd.committedEntries.length > 0) {
-        this.handlers.apply(rd.committedEntries, () => this.node.status().config);
+      if (applyNow < committed.length) {
+        this.handlers.apply(applyNow === 0 ? committed : committed.slice(applyNow), () => this.node.status().config);
       }
       if (rd.readStates.length > 0) this.handlers.readStates(rd.readStates);
       this.node.advance(rd);

@@ -119,6 +119,8 @@ export interface MemberLog {
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 /** How often the leader looks for expired leases (etcd: every 500 ms). */
 const LEASE_CHECK_INTERVAL_MS = 500;
+/** How stale the backend size used by the quota check may be. */
+const QUOTA_SIZE_REFRESH_MS = 100;
 /** A read index not answered within this long is asked again (etcd's readIndexRetryTime). */
 const READ_INDEX_RETRY_MS = 500;
 /** MoveLeader gives up after this many election timeouts. */
@@ -307,6 +309,8 @@ export class EtcdServer {
   /** Read waiters whose read index is known, waiting for the applied index to reach it. */
   private readonly readsAwaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
   private readRetryTimer: NodeJS.Timeout | undefined = undefined;
+  private dbSizeCached = 0;
+  private dbSizeReadAtMs = 0;
 
   private compactionTimer: NodeJS.Timeout | undefined = undefined;
   private readonly revisionSamples: { atMs: number; rev: number }[] = [];
@@ -1325,11 +1329,24 @@ export class EtcdServer {
   private checkQuota(costBytes: number): void {
     if (this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
     const quota = this.opts.quotaBackendBytes > 0 ? this.opts.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
-    if (this.backend.size().sizeBytes + costBytes <= quota) return;
+    if (this.dbSizeBytes() + costBytes <= quota) return;
     void this.proposeAlarm(true, AlarmType.NOSPACE).catch((err: unknown) =>
       this.opts.log.warn({ err: String(err) }, 'failed to raise the NOSPACE alarm'),
     );
     throw new ServerError(ServerErrorCode.NoSpace);
+  }
+
+  /**
+   * The backend's size for the quota check, read again at most every QUOTA_SIZE_REFRESH_MS:
+   * asking LMDB for it costs far more than a put.
+   */
+  private dbSizeBytes(): number {
+    const now = Date.now();
+    if (now - this.dbSizeReadAtMs >= QUOTA_SIZE_REFRESH_MS) {
+      this.dbSizeCached = this.backend.size().sizeBytes;
+      this.dbSizeReadAtMs = now;
+    }
+    return this.dbSizeCached;
   }
 
   proposeAlarm(activate: boolean, alarm: number): Promise<unknown> {
