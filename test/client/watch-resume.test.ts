@@ -171,7 +171,8 @@ test('restarting the only member on its data dir loses and repeats no event', { 
       'a put succeeded while the only member was down',
     );
     const acked = attempts.filter((a) => a.revision !== undefined);
-    const last = acked.reduce((m, a) => (a.revision! > m ? a.revision! : m), 0n);
+    let last = 0n;
+    for (const a of acked) if (a.revision! > last) last = a.revision!;
     await waitFor(() => (seen[seen.length - 1]?.revision ?? 0n) >= last, 'the watcher to catch up');
     checkHistory(attempts, seen);
     assert.ok(creations() >= 2, 'the watch was never re-created');
