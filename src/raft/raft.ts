@@ -836,10 +836,6 @@ export class Raft {
   }
 }
 
-function sameChange(a: ConfChange, b: ConfChange): boolean {
-  return a.type === b.type && a.nodeId === b.nodeId && a.id === b.id;
-}
-
 // ----------------------------------------------------------------------------------------------
 // Ticks
 

@@ -841,7 +841,7 @@ class Simulation {
     const target = want[want.length - 1]!.index;
     for (;;) {
       const leader = this.electedLeader();
-      const members = leader?.node!.raft.prs.progress;
+      const members = leader?.node?.raft.prs.progress;
       const behind = this.live().filter((m) => m.app.appliedIndex < target && members?.has(m.id) !== false);
       if (behind.length === 0) break;
       if (this.round - committedAt > CATCH_UP_BOUND_ROUNDS) {
