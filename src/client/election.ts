@@ -27,6 +27,8 @@ export class Election {
   private lease: Lease | undefined = undefined;
   private leaderKey: Buffer | undefined = undefined;
   private leaderRevision = 0n;
+  /** The campaign finished: this candidate leads (until resign or its lease is lost). */
+  private leading = false;
   private lastHeader: ResponseHeader | undefined = undefined;
 
   /** @internal */
@@ -53,7 +55,7 @@ export class Election {
 
   /** True after a successful campaign, until resign. */
   get isLeader(): boolean {
-    return this.leaderKey !== undefined;
+    return this.leading && this.leaderKey !== undefined;
   }
 
   /** Resolves once this candidate is the leader, with `value` as the leader's value. */
@@ -76,7 +78,7 @@ export class Election {
       this.leaderRevision = kv.createRevision;
       if (!kv.value.equals(v)) {
         try {
-          await this.proclaim(v);
+          await this.setValue(v);
         } catch (err) {
           await this.resign().catch(() => {});
           throw err;
@@ -91,10 +93,17 @@ export class Election {
       throw err;
     }
     this.lastHeader = r.header;
+    this.leading = true;
   }
 
-  /** Changes the leader's value without a new election. */
+  /** Changes the leader's value without a new election; only the leader may. */
   async proclaim(value: Bytes): Promise<void> {
+    if (!this.isLeader) throw new ElectionNotLeaderError();
+    await this.setValue(value);
+  }
+
+  /** Puts `value` on this candidate's key if it is still the one it created. */
+  private async setValue(value: Bytes): Promise<void> {
     const key = this.leaderKey;
     const lease = this.lease;
     if (key === undefined || lease === undefined) throw new ElectionNotLeaderError();
@@ -105,6 +114,7 @@ export class Election {
       .commit();
     if (!r.succeeded) {
       this.leaderKey = undefined;
+      this.leading = false;
       throw new ElectionNotLeaderError();
     }
     this.lastHeader = r.header;
@@ -115,6 +125,7 @@ export class Election {
     const key = this.leaderKey;
     if (key === undefined) return;
     this.leaderKey = undefined;
+    this.leading = false;
     const r = await this.client
       .txn()
       .if(compare.createRevision(key, '=', this.leaderRevision))

@@ -19,7 +19,9 @@ import { Member, MemberKind } from '../helpers/member.ts';
 import { freePort } from '../helpers/ports.ts';
 
 /** An HTTP/2 server that takes requests and then drops the connection, or never answers. */
-async function fakeServer(mode: 'drop' | 'hang'): Promise<{ endpoint: string; requests: () => number; close: () => Promise<void> }> {
+async function fakeServer(
+  mode: 'drop' | 'hang',
+): Promise<{ endpoint: string; requests: () => number; close: () => Promise<void> }> {
   let requests = 0;
   const server = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();

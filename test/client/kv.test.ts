@@ -145,21 +145,37 @@ for (const kind of [MemberKind.ETCD, MemberKind.ETCD_TS]) {
       const nested = failed.responses[1]!;
       assert.ok(nested.type === 'txn' && nested.succeeded);
       assert.equal(await client.getString('t'), 'nested');
-      const onRange = await client.txn().if(compare.version('t', '>', 0, { prefix: true })).commit();
+      const onRange = await client
+        .txn()
+        .if(compare.version('t', '>', 0, { prefix: true }))
+        .commit();
       assert.equal(onRange.succeeded, true);
     });
 
     test('transaction errors are typed; misuse of the builder is refused', async () => {
       await assert.rejects(client.txn().then(op.put('x', '1'), op.put('x', '2')).commit(), DuplicateKeyError);
       const many = Array.from({ length: 17 }, (_, i) => op.put(`m${i}`, 'v'));
-      await assert.rejects(client.txn().then(...many).commit(), TooManyOpsError);
+      await assert.rejects(
+        client
+          .txn()
+          .then(...many)
+          .commit(),
+        TooManyOpsError,
+      );
       await assert.rejects(
         (async () => {
           await (client.txn().if(compare.value('t', '=', 'x')) as unknown as Promise<unknown>);
         })(),
         /not a promise/,
       );
-      assert.throws(() => client.txn().then(op.get('a')).if(compare.value('a', '=', 'b')), /before/);
+      assert.throws(
+        () =>
+          client
+            .txn()
+            .then(op.get('a'))
+            .if(compare.value('a', '=', 'b')),
+        /before/,
+      );
       assert.throws(() => compare.value('a', '~' as '=', 'b'), /operator/);
       const txn = client.txn();
       await txn.commit();

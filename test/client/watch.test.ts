@@ -60,13 +60,13 @@ describe('client watch', { timeout: 60_000 }, () => {
     assert.throws(() => w1[Symbol.asyncIterator](), /not iterable/);
     await Promise.all([w1.ready(), w2.ready()]);
     await client.put('cb/key', 'k');
-    await client
-      .txn()
-      .then(op.put('cb/a', 'v'), op.put('cb/b', 'v'), op.put('cb/c', 'v'))
-      .commit();
+    await client.txn().then(op.put('cb/a', 'v'), op.put('cb/b', 'v'), op.put('cb/c', 'v')).commit();
     await waitUntil(() => single.length === 1 && ranged.length === 1);
     assert.deepEqual(single, ['put cb/key k']);
-    assert.deepEqual(ranged[0]!.events.map((e) => e.kv.key.toString()), ['cb/a', 'cb/b']);
+    assert.deepEqual(
+      ranged[0]!.events.map((e) => e.kv.key.toString()),
+      ['cb/a', 'cb/b'],
+    );
     const [a, b] = ranged[0]!.events;
     assert.equal(a!.kv.modRevision, b!.kv.modRevision);
     await Promise.all([w1.close(), w2.close()]);
