@@ -263,7 +263,8 @@ export class RaftLoop {
    * segments that are no longer needed.
    */
   async snapshot(appliedIndex: number, data: Uint8Array, catchUpEntries: number): Promise<void> {
-    const confState = this.node.status().config;
+    // The configuration as applied (raft's own may be ahead: it switches when a change is appended).
+    const confState = this.node.status().appliedConfig;
     const snap = this.storage.createSnapshot(appliedIndex, confState, data);
     await this.snapshotter.save({ index: snap.metadata.index, term: snap.metadata.term, data: encodeSnapshot(snap) });
     await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });

@@ -1291,7 +1291,27 @@ export class EtcdServer {
     for (const m of messages) {
       if (m.type === MessageType.MsgSnap) {
         // The backend travels with the snapshot message: the follower replaces its own with it.
-        t.sendSnapshot(m, this.backend.snapshotStream());
+        // As etcd does, the message describes the state being sent (this member's applied index
+        // and applied configuration), not the older snapshot raft picked: a member added since
+        // that snapshot is in the new configuration, so it does not ignore the message.
+        // The pending batch is committed first so that the stream holds everything applied.
+        this.backend.forceCommit();
+        const applied = this.appliedIndex;
+        let snapMessage = m;
+        try {
+          const snapshot = {
+            metadata: {
+              index: applied,
+              term: this.raft.storage.term(applied),
+              confState: this.raft.node.status().appliedConfig,
+            },
+            data: new Uint8Array(0),
+          };
+          snapMessage = { ...m, snapshot };
+        } catch (err) {
+          this.opts.log.warn({ err: String(err) }, 'sending the snapshot raft chose');
+        }
+        t.sendSnapshot(snapMessage, this.backend.snapshotStream());
       } else {
         (plain ??= []).push(m);
       }
