@@ -132,6 +132,14 @@ function suggestions(root: Command, typed: string): string {
   return names.length === 0 ? '' : `\n\nDid you mean this?\n${names.map((n) => `\t${n}\n`).join('')}`;
 }
 
+async function orBadConnection(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new CliExit(ExitCode.BAD_CONNECTION, err instanceof Error ? err.message : String(err));
+  }
+}
+
 /** Runs etcdctl-ts with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const apiVersion = io.env.ETCDCTL_API;
@@ -208,6 +216,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       if (client === undefined) {
         client = newClient(c);
         clients.push(client);
+        // etcd's Go client authenticates when it connects: wrong credentials fail the client.
+        const made = client;
+        await orBadConnection(() => made.authenticateNow());
       }
       return client;
     },
@@ -216,6 +227,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       const { auth: _auth, ...withoutAuth } = c.options;
       const made = newClient(options.withAuth === false ? { ...c, options: withoutAuth } : c, endpoints);
       clients.push(made);
+      await made.authenticateNow();
       return made;
     },
     endpoints() {

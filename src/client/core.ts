@@ -197,6 +197,15 @@ export class ClientCore {
     return { stream, endpoint };
   }
 
+  /**
+   * Authenticates now instead of at the first call (nothing to do without credentials), so
+   * wrong credentials show at once.
+   */
+  async authenticateNow(options: CallOptions = {}): Promise<void> {
+    if (this.isClosed) throw new ClientClosedError();
+    await this.metadata(options.signal ?? this.lifetime.signal, options.timeoutMs ?? this.callTimeoutMs);
+  }
+
   /** A stream on `endpoint` ended with `error`: prefer another endpoint, renew the token if needed. */
   streamFailed(endpoint: Endpoint, error: GrpcCallError): void {
     if (isConnectionFailure(error) || error.code === Status.UNAVAILABLE) this.pool.failed(endpoint);

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Channel } from '../../src/client/channel.ts';
+import { Channel, type TlsOptions } from '../../src/client/channel.ts';
 import { KVService, RangeRequest } from '../../src/proto/index.ts';
 import { freePort } from '../helpers/ports.ts';
 
@@ -29,18 +29,29 @@ process.once('exit', () => {
   for (const c of live) c.destroySync();
 });
 
+export interface ClusterOptions {
+  /** More etcd flags for every member. */
+  extraArgs?: readonly string[];
+  /** Serve clients over TLS (the members need --cert-file etc. in extraArgs); used to probe readiness. */
+  clientTls?: TlsOptions;
+}
+
 export class EtcdNode {
   readonly spec: NodeSpec;
   readonly endpoint: string;
+  readonly clientUrl: string;
+  private readonly clientTls: TlsOptions | undefined;
   private readonly args: readonly string[];
   private child: ChildProcess | undefined = undefined;
   private exited: Promise<void> = Promise.resolve();
   private tail = '';
 
-  constructor(spec: NodeSpec, initialCluster: string, token: string, extraArgs: readonly string[]) {
+  constructor(spec: NodeSpec, initialCluster: string, token: string, options: ClusterOptions) {
     this.spec = spec;
     this.endpoint = `127.0.0.1:${spec.clientPort}`;
-    const clientUrl = `http://127.0.0.1:${spec.clientPort}`;
+    this.clientTls = options.clientTls;
+    const clientUrl = `${options.clientTls === undefined ? 'http' : 'https'}://127.0.0.1:${spec.clientPort}`;
+    this.clientUrl = clientUrl;
     const peerUrl = `http://127.0.0.1:${spec.peerPort}`;
     this.args = [
       `--name=${spec.name}`,
@@ -57,7 +68,7 @@ export class EtcdNode {
       '--logger=zap',
       '--log-outputs=stderr',
       '--log-level=error',
-      ...extraArgs,
+      ...(options.extraArgs ?? []),
     ];
   }
 
@@ -80,7 +91,7 @@ export class EtcdNode {
 
   /** Waits until a linearizable read succeeds on this member. */
   async ready(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-    const channel = new Channel(this.endpoint);
+    const channel = new Channel(this.clientUrl, this.clientTls === undefined ? {} : { tls: this.clientTls });
     const startMs = Date.now();
     try {
       while (Date.now() - startMs < timeoutMs) {
@@ -123,7 +134,7 @@ export class EtcdCluster {
   }
 
   /** Starts `size` members and waits until every one serves reads. */
-  static async start(size: number, extraArgs: readonly string[] = []): Promise<EtcdCluster> {
+  static async start(size: number, options: ClusterOptions = {}): Promise<EtcdCluster> {
     const specs: NodeSpec[] = [];
     const dirs: string[] = [];
     for (let i = 0; i < size; i++) {
@@ -134,7 +145,7 @@ export class EtcdCluster {
     const initial = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
     const token = `client-test-${process.pid}-${Date.now()}`;
     const cluster = new EtcdCluster(
-      specs.map((s) => new EtcdNode(s, initial, token, extraArgs)),
+      specs.map((s) => new EtcdNode(s, initial, token, options)),
       dirs,
     );
     live.add(cluster);
