@@ -4,6 +4,7 @@
  * compared and what is normalised).
  */
 import { after, before, describe, test } from 'node:test';
+import { MemberKind } from '../helpers/member.ts';
 import { Pair } from './compare.ts';
 
 const ExitCode = { OK: 0, ERROR: 1, BAD_CONNECTION: 2, BAD_FEATURE: 4, BAD_ARGS: 128 } as const;
@@ -175,5 +176,25 @@ describe('etcdctl-ts vs etcdctl: lease, member, endpoint, move-leader', { timeou
     await pair.read(['move-leader'], { code: ExitCode.BAD_ARGS });
     await pair.read(['move-leader', 'xyz'], { code: ExitCode.BAD_ARGS });
     await pair.read(['move-leader', '{member:0}', '-w', 'fields'], { code: ExitCode.BAD_FEATURE });
+  });
+});
+
+describe('etcdctl-ts vs etcdctl on etcd-ts: member list, endpoint status, hashkv, health', { timeout: 60_000 }, () => {
+  let tsPair: Pair;
+  before(async () => {
+    tsPair = await Pair.start(MemberKind.ETCD_TS);
+  });
+  after(async () => {
+    await tsPair?.stop();
+  });
+
+  test('the same output on the same etcd-ts member', async () => {
+    await tsPair.write(['put', 'k', 'v']);
+    for (const format of [...FORMATS, 'table']) {
+      await tsPair.read(['member', 'list', '-w', format]);
+      await tsPair.read(['endpoint', 'status', '-w', format]);
+      await tsPair.read(['endpoint', 'hashkv', '-w', format]);
+      await tsPair.read(['endpoint', 'health', '-w', format], { scrub: scrubTook });
+    }
   });
 });

@@ -129,10 +129,11 @@ export class Pair {
     this.b = new Side(b);
   }
 
-  static async start(): Promise<Pair> {
+  /** Two members of `kind` (the real etcd by default). */
+  static async start(kind: MemberKind = MemberKind.ETCD): Promise<Pair> {
     const started = await Promise.allSettled([
-      Member.start({ kind: MemberKind.ETCD, name: 'cli' }),
-      Member.start({ kind: MemberKind.ETCD, name: 'cli' }),
+      Member.start({ kind, name: 'cli' }),
+      Member.start({ kind, name: 'cli' }),
     ]);
     const members = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failure = started.find((s) => s.status === 'rejected');
