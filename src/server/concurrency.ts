@@ -3,6 +3,10 @@
  * prefix, attached to the caller's lease and ordered by create revision. The holder (or leader)
  * is the key with the lowest create revision; a waiter waits for every key created before its
  * own to be deleted.
+ *
+ * etcd runs these services on a client of its own server, so every error reaches the caller as
+ * a plain error: gRPC status UNKNOWN with the message (`etcdserver: requested lease not found`,
+ * `election: no leader`...). Every error of this module is a ConcurrencyError for that reason.
  */
 import {
   type CampaignRequest,
@@ -24,11 +28,52 @@ import {
   type TxnResponse,
   type UnlockResponse,
 } from '../proto/index.ts';
-import { ServerError, ServerErrorCode } from './errors.ts';
 import type { EtcdServer } from './server.ts';
 
-export const ELECTION_NOT_LEADER = 'election: not leader';
-export const ELECTION_NO_LEADER = 'election: no leader';
+/** The lease etcd's services grant for a Lock or Campaign without one (concurrency's default session TTL). */
+export const SESSION_TTL_SEC = 60;
+
+export const ConcurrencyErrorCode = {
+  /** Proclaim by a candidate that does not hold the election. */
+  NotLeader: 'ELECTION_NOT_LEADER',
+  /** Nobody holds the election. */
+  NoLeader: 'ELECTION_NO_LEADER',
+  MissingLeaderKey: 'ELECTION_MISSING_LEADER_KEY',
+  /** The waiter's key (and so its lease) was gone when its turn came. */
+  SessionExpired: 'SESSION_EXPIRED',
+  /** A request the service made failed; `cause` holds the server's error. */
+  RequestFailed: 'CONCURRENCY_REQUEST_FAILED',
+} as const;
+export type ConcurrencyErrorCode = (typeof ConcurrencyErrorCode)[keyof typeof ConcurrencyErrorCode];
+
+const MESSAGES: Readonly<Record<Exclude<ConcurrencyErrorCode, 'CONCURRENCY_REQUEST_FAILED'>, string>> = {
+  ELECTION_NOT_LEADER: 'election: not leader',
+  ELECTION_NO_LEADER: 'election: no leader',
+  ELECTION_MISSING_LEADER_KEY: '"leader" field must be provided',
+  SESSION_EXPIRED: 'session expired',
+};
+
+/** An error of the Lock or Election service; its code is not a gRPC one, so it answers UNKNOWN. */
+export class ConcurrencyError extends Error {
+  override readonly name = 'ConcurrencyError';
+  readonly code: ConcurrencyErrorCode;
+
+  constructor(code: ConcurrencyErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? (code === ConcurrencyErrorCode.RequestFailed ? 'request failed' : MESSAGES[code]), options);
+    this.code = code;
+  }
+}
+
+/** Runs one service call; errors of the requests it makes become ConcurrencyErrors with their message. */
+async function serviceCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConcurrencyError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ConcurrencyError(ConcurrencyErrorCode.RequestFailed, message, { cause: err });
+  }
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -116,7 +161,7 @@ export class Concurrency {
   }
 
   /** Waits until no key under `prefix` has a create revision at or below `maxCreateRev`. */
-  private async waitDeletes(prefix: Uint8Array, maxCreateRev: number, signal?: AbortSignal): Promise<ResponseHeader> {
+  private async waitDeletes(prefix: Uint8Array, maxCreateRev: number, signal?: AbortSignal): Promise<void> {
     for (;;) {
       const resp = await this.server.range(
         RangeRequest.fromPartial({
@@ -129,50 +174,74 @@ export class Concurrency {
         }),
       );
       const last = resp.kvs[0];
-      if (last === undefined) return resp.header!;
+      if (last === undefined) return;
       await this.server.waitDeleted(last.key, Number(resp.header!.revision) + 1, signal);
     }
   }
 
-  async lock(req: LockRequest, signal?: AbortSignal): Promise<LockResponse> {
-    const prefix = withSlash(req.name);
-    const key = leaseKey(prefix, req.lease);
-    const { rev, header, owner } = await this.enqueue(prefix, key, EMPTY, req.lease);
-    if (owner === undefined || Number(owner.createRevision) === rev) return { header, key };
-    try {
-      const h = await this.waitDeletes(prefix, rev - 1, signal);
-      return { header: h, key };
-    } catch (err) {
-      // Give the place in the queue back: a lock that was not acquired must not block others.
-      await this.server.deleteRange({ key, rangeEnd: EMPTY, prevKv: false }).catch(() => {});
-      throw err;
-    }
+  /** etcd's services take lease 0 as "no session yet": they grant one of SESSION_TTL_SEC, never kept alive. */
+  private async sessionLease(lease: bigint): Promise<bigint> {
+    if (lease !== 0n) return lease;
+    const granted = await this.server.leaseGrant({ ID: 0n, TTL: BigInt(SESSION_TTL_SEC) });
+    return granted.ID;
   }
 
-  async unlock(key: Uint8Array): Promise<UnlockResponse> {
-    const resp = await this.server.deleteRange({ key, rangeEnd: EMPTY, prevKv: false });
-    return { header: resp.header };
+  lock(req: LockRequest, signal?: AbortSignal): Promise<LockResponse> {
+    return serviceCall(async () => {
+      const lease = await this.sessionLease(req.lease);
+      const prefix = withSlash(req.name);
+      const key = leaseKey(prefix, lease);
+      const { rev, header, owner } = await this.enqueue(prefix, key, EMPTY, lease);
+      if (owner === undefined || Number(owner.createRevision) === rev) return { header, key };
+      try {
+        await this.waitDeletes(prefix, rev - 1, signal);
+      } catch (err) {
+        // Give the place in the queue back: a lock that was not acquired must not block others.
+        await this.server.deleteRange({ key, rangeEnd: EMPTY, prevKv: false }).catch(() => {});
+        throw err;
+      }
+      // Every key before ours is gone; ours must still be there (etcd 3.5): if its lease expired
+      // while it waited, the caller does not hold the lock.
+      const mine = await this.server.range(RangeRequest.fromPartial({ key }));
+      if (mine.kvs.length === 0) throw new ConcurrencyError(ConcurrencyErrorCode.SessionExpired);
+      return { header: mine.header, key };
+    });
   }
 
-  async campaign(req: CampaignRequest, signal?: AbortSignal): Promise<CampaignResponse> {
-    const prefix = withSlash(req.name);
-    const key = leaseKey(prefix, req.lease);
-    const { rev, existing, header } = await this.enqueue(prefix, key, req.value, req.lease);
-    const leader: LeaderKey = { name: req.name, key, rev: BigInt(rev), lease: req.lease };
-    if (existing !== undefined && Buffer.compare(existing.value, req.value) !== 0) {
-      await this.proclaim(leader, req.value);
-    }
-    try {
-      const h = await this.waitDeletes(prefix, rev - 1, signal);
-      return { header: h ?? header, leader };
-    } catch (err) {
-      await this.server.deleteRange({ key, rangeEnd: EMPTY, prevKv: false }).catch(() => {});
-      throw err;
-    }
+  unlock(key: Uint8Array): Promise<UnlockResponse> {
+    return serviceCall(async () => {
+      const resp = await this.server.deleteRange({ key, rangeEnd: EMPTY, prevKv: false });
+      return { header: resp.header };
+    });
   }
 
-  async proclaim(leader: LeaderKey | undefined, value: Uint8Array): Promise<ProclaimResponse> {
-    if (leader === undefined) throw new ServerError(ServerErrorCode.InvalidArgument, '"leader" field must be provided');
+  campaign(req: CampaignRequest, signal?: AbortSignal): Promise<CampaignResponse> {
+    return serviceCall(async () => {
+      const lease = await this.sessionLease(req.lease);
+      const prefix = withSlash(req.name);
+      const key = leaseKey(prefix, lease);
+      const { rev, existing, header } = await this.enqueue(prefix, key, req.value, lease);
+      const leader: LeaderKey = { name: req.name, key, rev: BigInt(rev), lease };
+      if (existing !== undefined && Buffer.compare(existing.value, req.value) !== 0) {
+        await this.proclaim(leader, req.value);
+      }
+      try {
+        await this.waitDeletes(prefix, rev - 1, signal);
+      } catch (err) {
+        await this.server.deleteRange({ key, rangeEnd: EMPTY, prevKv: false }).catch(() => {});
+        throw err;
+      }
+      // etcd answers with the header of the campaign's own transaction, not of the wait.
+      return { header, leader };
+    });
+  }
+
+  proclaim(leader: LeaderKey | undefined, value: Uint8Array): Promise<ProclaimResponse> {
+    return serviceCall(() => this.proclaimAs(leader, value));
+  }
+
+  private async proclaimAs(leader: LeaderKey | undefined, value: Uint8Array): Promise<ProclaimResponse> {
+    if (leader === undefined) throw new ConcurrencyError(ConcurrencyErrorCode.MissingLeaderKey);
     const resp = await this.server.txn({
       compare: [
         {
@@ -200,12 +269,16 @@ export class Concurrency {
       ],
       failure: [],
     });
-    if (!resp.succeeded) throw new ServerError(ServerErrorCode.InvalidArgument, ELECTION_NOT_LEADER);
+    if (!resp.succeeded) throw new ConcurrencyError(ConcurrencyErrorCode.NotLeader);
     return { header: resp.header };
   }
 
-  async resign(leader: LeaderKey | undefined): Promise<ResignResponse> {
-    if (leader === undefined) throw new ServerError(ServerErrorCode.InvalidArgument, '"leader" field must be provided');
+  resign(leader: LeaderKey | undefined): Promise<ResignResponse> {
+    return serviceCall(() => this.resignAs(leader));
+  }
+
+  private async resignAs(leader: LeaderKey | undefined): Promise<ResignResponse> {
+    if (leader === undefined) throw new ConcurrencyError(ConcurrencyErrorCode.MissingLeaderKey);
     const resp = await this.server.txn({
       compare: [
         {
@@ -224,7 +297,11 @@ export class Concurrency {
     return { header: resp.header };
   }
 
-  async leader(name: Uint8Array): Promise<LeaderResponse> {
+  leader(name: Uint8Array): Promise<LeaderResponse> {
+    return serviceCall(() => this.currentLeader(name));
+  }
+
+  private async currentLeader(name: Uint8Array): Promise<LeaderResponse> {
     const prefix = withSlash(name);
     const resp = await this.server.range(
       RangeRequest.fromPartial({
@@ -236,19 +313,27 @@ export class Concurrency {
       }),
     );
     const kv = resp.kvs[0];
-    if (kv === undefined) throw new ServerError(ServerErrorCode.InvalidArgument, ELECTION_NO_LEADER);
+    if (kv === undefined) throw new ConcurrencyError(ConcurrencyErrorCode.NoLeader);
     return { header: resp.header, kv };
   }
 
   /** Streams the leader: now, and after every change of its value or of who leads. */
-  async observe(name: Uint8Array, send: (resp: LeaderResponse) => Promise<void>, signal: AbortSignal): Promise<void> {
+  observe(name: Uint8Array, send: (resp: LeaderResponse) => Promise<void>, signal: AbortSignal): Promise<void> {
+    return serviceCall(() => this.observeLeader(name, send, signal));
+  }
+
+  private async observeLeader(
+    name: Uint8Array,
+    send: (resp: LeaderResponse) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
     let last: KeyValue | undefined;
     while (!signal.aborted) {
       let current: LeaderResponse | undefined;
       try {
-        current = await this.leader(name);
+        current = await this.currentLeader(name);
       } catch (err) {
-        if (!(err instanceof ServerError && err.message === ELECTION_NO_LEADER)) throw err;
+        if (!(err instanceof ConcurrencyError && err.code === ConcurrencyErrorCode.NoLeader)) throw err;
       }
       const kv = current?.kv;
       const changed =
