@@ -67,17 +67,24 @@ function wrapString(text: string, limit: number): string[] {
   return wrapWords(words, lim).map((line) => line.join(' '));
 }
 
-/** A cell's lines (tablewriter's parseDimension with auto-wrap on). */
-function cellLines(text: string): string[] {
+/**
+ * A cell's lines and the width it asks of its column (tablewriter's parseDimension with
+ * auto-wrap on: a wrapped cell keeps the width limit even when its lines came out shorter).
+ */
+function cellLines(text: string): { lines: string[]; width: number } {
   const raw = text.split('\n');
   let maxWidth = Math.max(...raw.map(width));
   if (maxWidth > CELL_WIDTH_MAX) maxWidth = CELL_WIDTH_MAX;
-  const out: string[] = [];
+  let newMaxWidth = maxWidth;
+  const lines: string[] = [];
   raw.forEach((para, i) => {
-    if (i > 0) out.push(' ');
-    out.push(...wrapString(para, maxWidth));
+    if (i > 0) lines.push(' ');
+    for (const line of wrapString(para, maxWidth)) {
+      newMaxWidth = Math.max(newMaxWidth, width(line));
+      lines.push(line);
+    }
   });
-  return out;
+  return { lines, width: newMaxWidth };
 }
 
 function padCenter(text: string, w: number): string {
@@ -98,14 +105,17 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
     const t = h.replaceAll('_', ' ').replaceAll('.', ' ').trim();
     return (t.length === 0 && h.length > 0 ? ' ' : t).toUpperCase();
   });
-  const headLines = titles.map(cellLines);
-  const bodyLines = rows.map((row) => row.map(cellLines));
+  const headCells = header.map(cellLines);
+  const bodyCells = rows.map((row) => row.map(cellLines));
   const widths = titles.map((_, c) => {
-    let w = 0;
-    for (const line of headLines[c]!) w = Math.max(w, width(line));
-    for (const row of bodyLines) for (const line of row[c] ?? []) w = Math.max(w, width(line));
+    let w = headCells[c]!.width;
+    for (const row of bodyCells) w = Math.max(w, row[c]?.width ?? 0);
     return w;
   });
+  const headLines = headCells.map((cell, c) =>
+    cell.lines.map((line) => (line === header[c] ? titles[c]! : line.toUpperCase())),
+  );
+  const bodyLines = bodyCells.map((row) => row.map((cell) => cell.lines));
   const border = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+\n`;
   let out = border;
   const headHeight = Math.max(...headLines.map((l) => l.length));
