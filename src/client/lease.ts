@@ -267,14 +267,20 @@ export class LeaseKeeper {
     this.opening = true;
     const generation = ++this.generation;
     this.core
-      .openStream(LeaseService.LeaseKeepAlive, {
-        onMessage: (response) => {
-          if (generation === this.generation) this.onResponse(response);
+      .openStream(
+        LeaseService.LeaseKeepAlive,
+        {
+          onMessage: (response) => {
+            if (generation === this.generation) this.onResponse(response);
+          },
+          onClose: (error) => {
+            if (generation === this.generation) this.onStreamClosed(error);
+          },
         },
-        onClose: (error) => {
-          if (generation === this.generation) this.onStreamClosed(error);
-        },
-      })
+        // A member cut off from its leader cannot renew: have it drop the stream so renewals
+        // move to another member (etcd's WithRequireLeader).
+        { hasleader: 'true' },
+      )
       .then(
         (opened) => {
           this.opening = false;
