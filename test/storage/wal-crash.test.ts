@@ -133,7 +133,13 @@ test('every acknowledged save survives SIGKILL at random moments', async (t) => 
         assert.ok(lastIndex >= ackedLast, `round ${round}: acked up to ${ackedLast}, log ends at ${lastIndex}`);
         for (let index = model.marker.index + 1; index <= ackedLast; index++) {
           const entry = entries[index - model.marker.index - 1]!;
-          assert.equal(entry.term, model.terms[index], `round ${round}: term of acked entry ${index}`);
+          if (entry.term === model.terms[index]) continue;
+          // A round starts by overwriting its last few (uncommitted) entries, as a new leader
+          // would; that save may reach the disk and the kill come before its ack is read.
+          assert.ok(
+            index > model.commit && entry.term === round,
+            `round ${round}: term of acked entry ${index} is ${entry.term}, acknowledged with ${model.terms[index]}`,
+          );
         }
         // Anything past the acknowledged ones was written, unacknowledged, by this round's writer.
         for (const entry of entries) if (entry.index > ackedLast) assert.equal(entry.term, round);
