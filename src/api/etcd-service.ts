@@ -7,10 +7,22 @@ import { autoCompactionOf, parseInitialCluster, quotaBackendBytesOf } from '../s
 import { EtcdServer } from '../server/server.ts';
 import { registerClusterService, servePeerMembers } from './cluster.ts';
 import { registerConcurrencyServices } from './concurrency.ts';
+import { MethodTable, serveGateway } from './gateway/index.ts';
 import { registerKvService } from './kv.ts';
 import { registerLeaseService, servePeerLeases } from './lease.ts';
 import { registerMaintenanceService } from './maintenance.ts';
+import {
+  EtcdHealth,
+  GrpcMetrics,
+  MetricsRegistry,
+  registerMemberMetrics,
+  registerProcessMetrics,
+  serveMetrics,
+} from './metrics/index.ts';
 import { registerWatchService } from './watch.ts';
+
+/** etcd's request timeout (5 s plus two election timeouts), which bounds the health checks' reads. */
+const REQUEST_TIMEOUT_BASE_MS = 5000;
 
 export class EtcdService implements MemberService {
   readonly name = 'etcd';
@@ -50,19 +62,33 @@ export class EtcdService implements MemberService {
       process.exitCode = 1;
     };
     this.server = server;
-    registerKvService(ctx.grpc, server);
-    registerMaintenanceService(ctx.grpc, server);
-    registerClusterService(ctx.grpc, server);
+    // Handlers are registered through `grpc`: counted for grpc_server_* and reachable from the
+    // JSON gateway, which calls them in-process.
+    const registry = new MetricsRegistry();
+    const grpcMetrics = new GrpcMetrics(registry, { extensive: config.metrics === 'extensive' });
+    const methods = new MethodTable(ctx.grpc, grpcMetrics.wrap);
+    const grpc = methods.grpc;
+    registerKvService(grpc, server);
+    registerMaintenanceService(grpc, server);
+    registerClusterService(grpc, server);
     servePeerMembers(ctx.peerHttp, server);
     servePeerLeases(ctx.peerHttp, server);
     ctx.addPeerStreamHook((stream, headers) => server.peerStreamHandler(stream, headers));
-    registerWatchService(ctx.grpc, server);
-    registerLeaseService(ctx.grpc, server);
-    registerConcurrencyServices(ctx.grpc, server);
-    ctx.setHealthCheck(() => {
-      if (!server.hasLeader()) return { healthy: false, reason: 'RAFT NO LEADER' };
-      if (server.alarmList().length > 0) return { healthy: false, reason: 'ALARM NOSPACE' };
-      return { healthy: true, reason: '' };
+    registerWatchService(grpc, server);
+    registerLeaseService(grpc, server);
+    registerConcurrencyServices(grpc, server);
+
+    registry.registerAll(server.metrics.registry);
+    registerMemberMetrics(registry, server, {
+      quotaBackendBytes: quotaBackendBytesOf(config) ?? config.quotaBackendBytes,
+    });
+    registerProcessMetrics(registry);
+    const health = new EtcdHealth(server, registry, REQUEST_TIMEOUT_BASE_MS + 2 * config.electionTimeoutMs);
+    ctx.setHealthCheck(health.check);
+    ctx.http.setCorsOrigins(['*']);
+    serveMetrics(ctx.http, registry);
+    serveGateway(ctx.http, methods, {
+      onHandlerError: (error, path) => logger.warn({ method: path, error: String(error) }, 'gRPC handler failed'),
     });
   }
 

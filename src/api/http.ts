@@ -64,10 +64,21 @@ export class HttpRouter {
   readonly #prefixes: { prefix: string; route: Route }[] = [];
   readonly #maxBodyBytes: number;
   readonly #onError: ((error: unknown, path: string) => void) | null;
+  #corsOrigins: readonly string[] | null = null;
 
   constructor(options: HttpRouterOptions = {}) {
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#onError = options.onError ?? null;
+  }
+
+  /**
+   * etcd's CORS handling (`--cors`, `*` by default): every answer carries the
+   * Access-Control-Allow-* headers for an allowed origin, and OPTIONS answers 200 on any path.
+   * Null (the default) leaves answers as the routes make them.
+   */
+  setCorsOrigins(origins: readonly string[] | null): this {
+    this.#corsOrigins = origins === null ? null : Object.freeze([...origins]);
+    return this;
   }
 
   /** Serves exactly `path`; `methods` null accepts any method, else others answer 405. */
@@ -93,8 +104,23 @@ export class HttpRouter {
     return undefined;
   }
 
-  /** Answers a request already read: routing, method check, handler errors. */
+  /** Answers a request already read: CORS, routing, method check, handler errors. */
   async dispatch(request: HttpRequest): Promise<HttpResponse> {
+    const origins = this.#corsOrigins;
+    if (origins === null) return this.#route(request);
+    const origin = origins.includes('*') ? '*' : String(request.headers.origin ?? '');
+    if (!origins.includes(origin)) return this.#route(request);
+    const cors = {
+      'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE',
+      'access-control-allow-origin': origin,
+      'access-control-allow-headers': 'accept, content-type, authorization',
+    };
+    if (request.method === 'OPTIONS') return { status: 200, headers: cors };
+    const response = await this.#route(request);
+    return { ...response, headers: { ...cors, ...response.headers } };
+  }
+
+  async #route(request: HttpRequest): Promise<HttpResponse> {
     const route = this.#find(request.path);
     if (route === undefined) return NOT_FOUND;
     if (route.methods !== null && !route.methods.includes(request.method)) {
@@ -255,13 +281,25 @@ export interface HealthReport {
   readonly healthy: boolean;
   /** Why not, in etcd's words (`RAFT NO LEADER`, `ALARM NOSPACE`...); empty when healthy. */
   readonly reason: string;
+  /**
+   * For `/livez` and `/readyz`: the outcome of each check asked for by name (`query.checks`),
+   * null when it passed, else its error. A report without it answers `/readyz` from `healthy`
+   * and `/livez` from the process being up.
+   */
+  readonly checks?: Readonly<Record<string, string | null>>;
 }
 
+/** Which endpoint asks. */
+export type HealthEndpoint = 'health' | 'livez' | 'readyz';
+
 export interface HealthQuery {
-  /** Alarms to ignore (`/health?exclude=NOSPACE`). */
+  readonly endpoint: HealthEndpoint;
+  /** Alarms to ignore (`/health?exclude=NOSPACE`); for /livez and /readyz, checks left out. */
   readonly exclude: readonly string[];
   /** Check with a serializable read instead of a linearizable one (`?serializable=true`). */
   readonly serializable: boolean;
+  /** The named checks to run (/livez and /readyz), in order; empty for /health. */
+  readonly checks: readonly string[];
 }
 
 export type HealthCheck = (query: HealthQuery) => HealthReport | Promise<HealthReport>;
@@ -271,35 +309,80 @@ export interface EtcdEndpointsOptions {
   readonly health: HealthCheck;
 }
 
+/** etcd's /livez checks: the member can read its own data. */
+export const LIVEZ_CHECKS: readonly string[] = Object.freeze(['serializable_read']);
+/** etcd's /readyz checks, in the order they are reported. */
+export const READYZ_CHECKS: readonly string[] = Object.freeze([
+  'data_corruption',
+  'serializable_read',
+  'linearizable_read',
+  'non_learner',
+]);
+
 const VERSION_BODY = JSON.stringify({ etcdserver: VERSION.server, etcdcluster: VERSION.cluster });
 const JSON_HEADERS = Object.freeze({ 'content-type': APPLICATION_JSON });
-const TEXT_HEADERS = Object.freeze({ 'content-type': TEXT_PLAIN });
+const TEXT_HEADERS = Object.freeze({ 'content-type': TEXT_PLAIN, 'x-content-type-options': 'nosniff' });
 const GET = Object.freeze(['GET']);
 
-function healthQuery(request: HttpRequest): HealthQuery {
-  return {
-    exclude: request.query.getAll('exclude'),
-    serializable: request.query.get('serializable') === 'true',
-  };
+/** `?name=a&name=b` without empty values, as etcd's getQuerySet. */
+function querySet(request: HttpRequest, name: string): string[] {
+  return request.query.getAll(name).filter((v) => v !== '');
 }
 
-/** Adds `/version`, `/health`, `/livez` and `/readyz` as etcd 3.5 answers them. */
+/** The outcome of each check of a report, by name (see HealthReport.checks). */
+function checkOutcomes(endpoint: HealthEndpoint, names: readonly string[], report: HealthReport): (string | null)[] {
+  return names.map((name) => {
+    const known = report.checks?.[name];
+    if (known !== undefined) return known;
+    if (report.checks !== undefined) return `health check ${name} did not run`;
+    return endpoint === 'livez' || report.healthy ? null : report.reason;
+  });
+}
+
+/**
+ * Adds `/version`, `/health`, `/livez` and `/readyz` (and `/livez/<check>`, `/readyz/<check>`)
+ * as etcd 3.5 answers them. `/health` answers `{"health":"true","reason":""}` (503 and Go's
+ * http.Error text when unhealthy); the others answer `ok` or the failed checks, k8s style
+ * (`[-]linearizable_read failed: ...`), with every check listed on `?verbose`.
+ */
 export function addEtcdEndpoints(router: HttpRouter, options: EtcdEndpointsOptions): HttpRouter {
   const { health } = options;
   router.route('/version', GET, () => ({ status: 200, headers: JSON_HEADERS, body: VERSION_BODY }));
   router.route('/health', GET, async (request) => {
-    const report = await health(healthQuery(request));
-    return {
-      status: report.healthy ? 200 : 503,
-      headers: JSON_HEADERS,
-      body: JSON.stringify({ health: String(report.healthy), reason: report.healthy ? '' : report.reason }),
+    const report = await health({
+      endpoint: 'health',
+      exclude: querySet(request, 'exclude'),
+      serializable: request.query.get('serializable') === 'true',
+      checks: [],
+    });
+    const body = JSON.stringify({ health: String(report.healthy), reason: report.healthy ? '' : report.reason });
+    // Go sniffs the healthy body as text; the unhealthy one goes through http.Error.
+    if (report.healthy) return { status: 200, headers: { 'content-type': TEXT_PLAIN }, body };
+    return goError(503, body);
+  });
+  const serveChecks = (endpoint: 'livez' | 'readyz', all: readonly string[]): void => {
+    const run = async (request: HttpRequest, names: readonly string[]): Promise<HttpResponse> => {
+      const report = await health({ endpoint, exclude: [], serializable: false, checks: names });
+      const outcomes = checkOutcomes(endpoint, names, report);
+      let detail = '';
+      names.forEach((name, i) => {
+        const error = outcomes[i];
+        detail += error === null ? `[+]${name} ok\n` : `[-]${name} failed: ${error}\n`;
+      });
+      if (outcomes.some((e) => e !== null)) return goError(503, detail);
+      const verbose = request.query.has('verbose');
+      return { status: 200, headers: TEXT_HEADERS, body: `${verbose ? detail : ''}ok\n` };
     };
-  });
-  router.route('/livez', GET, () => ({ status: 200, headers: TEXT_HEADERS, body: 'ok' }));
-  router.route('/readyz', GET, async (request) => {
-    const report = await health(healthQuery(request));
-    if (report.healthy) return { status: 200, headers: TEXT_HEADERS, body: 'ok' };
-    return { status: 503, headers: TEXT_HEADERS, body: `[-]${report.reason} failed\nreadyz check failed` };
-  });
+    router.route(`/${endpoint}`, GET, (request) => {
+      const excluded = new Set(querySet(request, 'exclude'));
+      return run(
+        request,
+        all.filter((name) => !excluded.has(name)),
+      );
+    });
+    for (const name of all) router.route(`/${endpoint}/${name}`, GET, (request) => run(request, [name]));
+  };
+  serveChecks('livez', LIVEZ_CHECKS);
+  serveChecks('readyz', READYZ_CHECKS);
   return router;
 }

@@ -44,6 +44,8 @@ export interface RaftLoopOptions {
   bootstrapPeers: readonly Peer[];
   /** The applied index the state machine already has durably (entries up to it are skipped). */
   appliedIndex: number;
+  /** Told the duration of every WAL fsync (etcd_disk_wal_fsync_duration_seconds). */
+  onFsync?: (durationMs: number) => void;
 }
 
 export interface RaftLoopHandlers {
@@ -123,7 +125,7 @@ export class RaftLoop {
         snapshot !== undefined
           ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
           : { index: 0, term: 0 };
-      const opened = await Wal.open(opts.walDir, from);
+      const opened = await Wal.open(opts.walDir, from, { onFsync: opts.onFsync });
       wal = opened.wal;
       if (snapshot !== undefined) storage.applySnapshot(snapshot);
       storage.setHardState(opened.hardState);
@@ -146,7 +148,7 @@ export class RaftLoop {
       loop.schedule();
       return { loop, restored };
     }
-    wal = await Wal.create(opts.walDir, opts.walMetadata);
+    wal = await Wal.create(opts.walDir, opts.walMetadata, { onFsync: opts.onFsync });
     const node = new RawNode({ id: opts.memberId, electionTick, heartbeatTick: 1, random }, storage);
     if (opts.bootstrapPeers.length > 0) node.bootstrap(opts.bootstrapPeers);
     restored = {

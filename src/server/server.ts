@@ -59,7 +59,7 @@ import {
 import { Backend, Bucket, putConsistentIndex, readConsistentIndex } from '../storage/backend/index.ts';
 import { MvccStore } from '../storage/mvcc/index.ts';
 import { Wal } from '../storage/wal/index.ts';
-import { type PeerStreamHandler, type PeerTlsOptions, Transport } from '../transport/index.ts';
+import { type PeerStreamHandler, type PeerTlsOptions, type RoundTripStats, Transport } from '../transport/index.ts';
 import { VERSION } from '../version.ts';
 import { ServerError, ServerErrorCode } from './errors.ts';
 import { clusterIdFromMemberIds, memberIdFromPeerUrls } from './ids.ts';
@@ -78,6 +78,7 @@ import {
 } from './kv-apply.ts';
 import { LEASE_REVOKE_PER_SEC, Lessor, MAX_LEASE_TTL_SEC } from './lessor.ts';
 import { decodeMember, encodeMember, type Member, Membership } from './membership.ts';
+import { ServerMetrics } from './metrics.ts';
 import { RaftLoop } from './raft-loop.ts';
 import { decodeRaftRequest, encodeRaftRequest, RequestIdGenerator, RequestKind } from './raft-request.ts';
 import { DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS, WatchHub } from './watch.ts';
@@ -289,6 +290,8 @@ export class EtcdServer {
   private readonly alarms = new Set<number>();
   lessor: Lessor;
   readonly watchHub: WatchHub;
+  /** What the member counts as it runs (leader changes, failed proposals, fsync and commit times). */
+  readonly metrics = new ServerMetrics();
   private leaseTimer: NodeJS.Timeout | undefined = undefined;
   /** Leases whose revoke this leader proposed, with when, so an expiry is proposed once. */
   private readonly revoking = new Map<bigint, number>();
@@ -324,6 +327,7 @@ export class EtcdServer {
     this.opts = opts;
     this.name = opts.name;
     this.backend = backend;
+    backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
     this.lessor = lessor;
     this.watchHub = new WatchHub(store, backend, {
@@ -366,6 +370,7 @@ export class EtcdServer {
         walMetadata: encodeWalMetadata(identity.memberId, identity.clusterId),
         bootstrapPeers: identity.bootstrap.map((m) => ({ id: m.id, context: encodeMember(m) })),
         appliedIndex: server.appliedIndex,
+        onFsync: server.metrics.onWalFsync,
       },
       {
         appended: (entries) => server.onAppended(entries),
@@ -426,6 +431,23 @@ export class EtcdServer {
 
   leader(): bigint {
     return this.leaderId;
+  }
+
+  /** Proposals of this member not yet applied (etcd_server_proposals_pending). */
+  pendingProposals(): number {
+    return this.waiters.size;
+  }
+
+  /** Round-trip times to each peer (etcd_network_peer_round_trip_time_seconds). */
+  peerRoundTrips(): Map<bigint, RoundTripStats> {
+    const out = new Map<bigint, RoundTripStats>();
+    const t = this.transport;
+    if (t === undefined) return out;
+    for (const id of t.peerIds()) {
+      const stats = t.roundTripTime(id);
+      if (stats !== null) out.set(id, stats);
+    }
+    return out;
   }
 
   hasLeader(): boolean {
@@ -837,7 +859,9 @@ export class EtcdServer {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => {
-          if (this.waiters.delete(id)) reject(new ServerError(ServerErrorCode.Timeout));
+          if (!this.waiters.delete(id)) return;
+          this.metrics.proposalsFailed.inc();
+          reject(new ServerError(ServerErrorCode.Timeout));
         },
         REQUEST_TIMEOUT_BASE_MS + 2 * this.opts.electionMs,
       );
@@ -847,6 +871,7 @@ export class EtcdServer {
       } catch (err) {
         clearTimeout(timer);
         this.waiters.delete(id);
+        this.metrics.proposalsFailed.inc();
         reject(err instanceof ErrProposalDropped ? new ServerError(ServerErrorCode.NoLeader) : err);
         return;
       }
@@ -1090,6 +1115,7 @@ export class EtcdServer {
     const lessor = new Lessor(backend, { minTtlSec: this.lessor.minTtlSec });
     const store = MvccStore.open(backend, { onRestoreLease: (key, lease) => lessor.restoreKey(key, lease) });
     this.backend = backend;
+    backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
     this.lessor = lessor;
     this.membership = new Membership(backend);
@@ -1263,6 +1289,7 @@ export class EtcdServer {
     const previous = this.leaderId;
     this.leaderId = state.lead;
     if (state.lead !== previous) {
+      if (state.lead !== 0n) this.metrics.leaderChanges.inc();
       this.opts.log.info(
         { leader: state.lead.toString(16), term: this.raft?.node.status().hardState.term },
         state.lead === 0n ? 'lost leader' : 'elected leader',

@@ -78,13 +78,13 @@ describe('one port, gRPC (HTTP/2) and HTTP/1.1', () => {
     const ok = await get(url, '/health');
     assert.equal(ok.status, 200);
     assert.equal(ok.body, '{"health":"true","reason":""}');
-    assert.equal((await get(url, '/livez')).body, 'ok');
-    assert.equal((await get(url, '/readyz')).body, 'ok');
+    assert.equal((await get(url, '/livez')).body, 'ok\n');
+    assert.equal((await get(url, '/readyz')).body, 'ok\n');
 
     health = { healthy: false, reason: 'RAFT NO LEADER' };
     const bad = await get(url, '/health');
     assert.equal(bad.status, 503);
-    assert.equal(bad.body, '{"health":"false","reason":"RAFT NO LEADER"}');
+    assert.equal(bad.body, '{"health":"false","reason":"RAFT NO LEADER"}\n');
     assert.equal((await get(url, '/readyz')).status, 503);
     assert.equal((await get(url, '/livez')).status, 200);
 

@@ -183,6 +183,8 @@ export class Backend {
   private readonly envCloses: Set<Promise<void>>;
   private readonly onTimer: () => void;
   private readonly onBatchFull: () => void;
+  /** Told the duration of every commit (etcd_disk_backend_commit_duration_seconds). */
+  onCommit: ((durationMs: number) => void) | null;
 
   private constructor(dir: string, file: string, generation: number, batchIntervalMs: number, batchLimit: number) {
     this.dir = dir;
@@ -207,6 +209,7 @@ export class Backend {
     this.streams = new Set();
     this.readers = new Set();
     this.envCloses = new Set();
+    this.onCommit = null;
     // A commit started by the timer or the size trigger has no caller to report to: if LMDB
     // fails to commit, the rejection is unhandled and stops the process, as etcd stops when
     // bbolt cannot commit.
@@ -498,10 +501,12 @@ export class Backend {
     this.commitWanted = false;
     this.inflight = batch;
     const handle = this.handle;
+    const startedMs = performance.now();
     const done = handle.env
       .transaction(() => writeBatch(handle, batch))
       .then(
         () => {
+          this.onCommit?.(performance.now() - startedMs);
           this.inflight = null;
           this.commits++;
           if (this.defragLog !== null) this.defragLog.push(batch);
