@@ -7,6 +7,7 @@
  * keep-alives, member list...), or the request never left the client (no connection could be
  * made). A write that may have reached a server is never sent again; its failure is reported.
  */
+import { setMaxListeners } from 'node:events';
 import type { Method } from '../proto/index.ts';
 import { AuthService } from '../proto/index.ts';
 import {
@@ -101,6 +102,8 @@ export class ClientCore {
   protected readonly lifetime = new AbortController();
 
   constructor(options: ClientOptions) {
+    // Every call in flight listens to the client's lifetime: there may be many at once.
+    setMaxListeners(0, this.lifetime.signal);
     const channelOptions: ChannelOptions = {
       dialTimeoutMs: options.dialTimeoutMs ?? DIAL_TIMEOUT_MS_DEFAULT,
       keepaliveTimeMs: options.keepaliveTimeMs ?? KEEPALIVE_TIME_MS_DEFAULT,

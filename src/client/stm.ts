@@ -18,12 +18,14 @@ import { StmConflictError } from './errors.ts';
 import type { KeyValue } from './kv.ts';
 import { type Comparison, compare, type Operation, op } from './txn.ts';
 
-export const STM_ATTEMPTS_DEFAULT = 16;
+export const STM_ATTEMPTS_DEFAULT = 64;
+/** After a conflict, wait a random time up to this (doubling from 2 ms) before running again. */
+const CONFLICT_BACKOFF_MS_MAX = 100;
 /** Keys one transaction may read or write (etcd allows 128 operations per txn by default). */
 export const STM_KEYS_MAX = 128;
 
 export interface StmOptions {
-  /** How many times to run the function before giving up with StmConflictError (default 16). */
+  /** How many times to run the function before giving up with StmConflictError (default 64). */
   attempts?: number;
   /** Read with serializable (local, possibly stale) reads; the commit check still guards them. */
   serializable?: boolean;
