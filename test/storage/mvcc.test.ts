@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Backend, MetaKey } from '../../src/storage/backend/index.ts';
 import { decodeKeyValue, encodeKeyValue, KvView } from '../../src/storage/mvcc/codec.ts';
+import { etcdKeyValueBytes } from '../../src/storage/mvcc/etcd-format.ts';
 import {
   CompactedError,
   FutureRevisionError,
@@ -118,6 +119,21 @@ describe('encoding', () => {
     assert.throws(() => decodeKeyValue(Uint8Array.of(0x02, 1, 0x61, 1, 1), 1), { code: MvccErrorCode.corrupt });
     assert.throws(() => decodeKeyValue(Uint8Array.of(0x01, 0x7f, 0x61, 1, 1), 1), { code: MvccErrorCode.corrupt });
   });
+});
+
+test("etcd's encoding of a key bucket value is mvccpb.KeyValue as gogoproto writes it", () => {
+  const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+  const put = encodeKeyValue(b('foo'), 2, 2, 7n, b('bar'));
+  // key=1 "foo", create_revision=2 2, mod_revision=3 3, version=4 2, value=5 "bar", lease=6 7
+  assert.equal(hex(etcdKeyValueBytes(revisionKey(3, 0, false), put)), '0a03666f6f1002180320022a036261723007');
+  const tomb = encodeKeyValue(b('foo'), 0, 0, 0n, EMPTY);
+  assert.equal(hex(etcdKeyValueBytes(revisionKey(4, 1, true), tomb)), '0a03666f6f', 'a tombstone holds only the key');
+  const negative = encodeKeyValue(b('k'), 5, 1, -1n, EMPTY);
+  assert.equal(
+    hex(etcdKeyValueBytes(revisionKey(2 ** 33, 0, false), negative)),
+    `0a016b1005188080808020200130ffffffffffffffffff01`,
+    'empty value left out; negative lease as a 10-byte varint; large revisions',
+  );
 });
 
 describe('key index (etcd keyIndex)', () => {

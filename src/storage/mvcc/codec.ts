@@ -131,6 +131,16 @@ export class KvView {
     return this;
   }
 
+  /** The key: a view into `buf` (a plain Uint8Array, cheaper to make than a Buffer view). */
+  key(buf: Uint8Array): Uint8Array {
+    return new Uint8Array(buf.buffer, buf.byteOffset + this.keyStart, this.keyEnd - this.keyStart);
+  }
+
+  /** The value: a view into `buf`. */
+  value(buf: Uint8Array): Uint8Array {
+    return new Uint8Array(buf.buffer, buf.byteOffset + this.valueStart, buf.length - this.valueStart);
+  }
+
   /** The key as a latin1 string (the index's key form). */
   keyString(buf: Uint8Array): string {
     return latin1Slice.call(buf, this.keyStart, this.keyEnd);
@@ -147,11 +157,11 @@ const view = new KvView();
 export function decodeKeyValue(buf: Uint8Array, modRevision: number, keysOnly = false): KeyValue {
   view.parse(buf);
   return {
-    key: buf.subarray(view.keyStart, view.keyEnd),
+    key: view.key(buf),
     createRevision: view.createRevision,
     modRevision,
     version: view.version,
-    value: keysOnly ? EMPTY : buf.subarray(view.valueStart),
+    value: keysOnly ? EMPTY : view.value(buf),
     lease: view.lease,
   };
 }

@@ -157,11 +157,11 @@ export class Core {
     if (buf === undefined) throw new MvccCorruptError(`revision ${main}_${sub} is in the index but not in the backend`);
     const view = kvView.parse(buf);
     return {
-      key: buf.subarray(view.keyStart, view.keyEnd),
+      key: view.key(buf),
       createRevision: view.createRevision,
       modRevision: main,
       version: view.version,
-      value: keysOnly ? EMPTY : buf.subarray(view.valueStart),
+      value: keysOnly ? EMPTY : view.value(buf),
       lease: view.lease,
     };
   }
@@ -230,14 +230,7 @@ export class WriteTxn {
     const view = kvView.parse(encoded);
     this.events.push({
       type: 'put',
-      kv: {
-        key: encoded.subarray(view.keyStart, view.keyEnd),
-        createRevision,
-        modRevision: rev,
-        version,
-        value: encoded.subarray(view.valueStart),
-        lease,
-      },
+      kv: { key: view.key(encoded), createRevision, modRevision: rev, version, value: view.value(encoded), lease },
     });
     return rev;
   }
@@ -525,9 +518,7 @@ export class MvccStore {
       const last = keys[keys.length - 1]!;
       start = revisionKey(revisionMain(last), revisionSub(last) + 1, false);
     }
-    const sorted = Array.from(byKey.values());
-    sorted.sort(compareKeyIndex);
-    core.index = TreeIndex.fromSorted(sorted);
+    core.index = TreeIndex.fromMap(byKey);
     // The newest revisions may all have been compacted away (a delete at the compacted
     // revision): the current revision never goes below a compaction (etcd issue 17780).
     core.currentRev = Math.max(currentRev, core.compactMainRev, scheduled ?? 0);
@@ -537,10 +528,6 @@ export class MvccStore {
 }
 
 const KEY_BUCKET_NAME = Buffer.from(Bucket.key, 'latin1');
-
-function compareKeyIndex(a: KeyIndex, b: KeyIndex): number {
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
 
 function readCompactRev(v: Uint8Array | undefined): number | null {
   if (v === undefined) return null;
