@@ -2,7 +2,7 @@
 // tool. See bench/README.md ("How to run") for the settings.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,9 @@ import { liveServers, serverArgs } from './lib/server.ts';
 import { ensureBenchmarkTool, isExecutable, liveTools } from './lib/tool.ts';
 
 const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const ETCD_TS_ENTRY = join(REPO_ROOT, 'dist', 'bin', 'etcd-ts.js');
+/** Inside the repository's node_modules, so that the compiled code finds its dependencies. */
+const BUILD_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-bench', 'dist');
+const ETCD_TS_ENTRY = join(BUILD_DIR, 'bin', 'etcd-ts.js');
 const README = join(REPO_ROOT, 'bench', 'README.md');
 
 async function main(): Promise<number> {
@@ -98,16 +100,21 @@ async function main(): Promise<number> {
 }
 
 /**
- * Runs `npm run build`. The tree is shared with work in progress, so a build whose type check
- * fails but which emitted a fresh dist/bin/etcd-ts.js is measured anyway, with a note; no
- * fresh entry point is an error.
+ * Runs `npm run build` with its output in a private directory (BUILD_DIR). dist/ is shared with
+ * whoever else builds in this tree; a rebuild there in the middle of a benchmark would mix two
+ * versions of the server in one table. Type errors elsewhere in the tree do not stop tsc from
+ * emitting, so a build that exits non-zero but wrote the entry point is measured, with a note.
  */
 function buildEtcdTs(): string {
-  console.log('# npm run build');
-  const t0 = Date.now();
-  const r = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  const fresh = existsSync(ETCD_TS_ENTRY) && statSync(ETCD_TS_ENTRY).mtimeMs >= t0 - 1000;
-  if (!fresh) throw new Error(`npm run build (exit ${r.status ?? r.signal}) did not write ${ETCD_TS_ENTRY}`);
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  console.log(`# npm run build -- --outDir ${relative(REPO_ROOT, BUILD_DIR)}`);
+  const r = spawnSync('npm', ['run', 'build', '--', '--outDir', BUILD_DIR], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (!existsSync(ETCD_TS_ENTRY)) {
+    throw new Error(`npm run build (exit ${r.status ?? r.signal}) did not write ${ETCD_TS_ENTRY}`);
+  }
   if (r.status === 0) return 'npm run build: ok';
   const note = `npm run build exited ${r.status ?? r.signal} (type errors); the JavaScript it emitted was measured`;
   console.error(`# ${note}`);

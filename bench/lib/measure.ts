@@ -9,7 +9,16 @@ import type { BenchConfig, Target } from './config.ts';
 import { GrpcClient } from './grpc.ts';
 import type { HostTicks } from './parse.ts';
 import { meaningfulStderr, parseToolErrors, parseToolOutput } from './parse.ts';
-import { busyPct, readCpuSeconds, readHostTicks, readMemory, readProcTimes, USER_HZ, waitQuiet } from './procfs.ts';
+import {
+  busyPct,
+  type ProcMemory,
+  readCpuSeconds,
+  readHostTicks,
+  readMemory,
+  readProcTimes,
+  USER_HZ,
+  waitQuiet,
+} from './procfs.ts';
 import { type LoadMetrics, type RunResult, RunStatus } from './results.ts';
 import {
   LOAD_KEY_COUNT,
@@ -31,6 +40,7 @@ export const REQUEST_TIMEOUT_MS = 10_000;
 /** A restart on a data dir with a million keys may replay a long WAL. */
 export const RESTART_READY_TIMEOUT_MS = 600_000;
 export const COUNT_TIMEOUT_MS = 120_000;
+const EXIT_WAIT_MS = 2_000;
 
 /** Temporary directories in use, removed on SIGINT as well. */
 export const liveTempDirs = new Set<string>();
@@ -109,11 +119,19 @@ async function measureInDir(
 
     const before = await snapshot(server.pid);
     const tool = await runTool(config.toolPath, result.command, config.scenarioTimeoutMs * scenario.timeoutFactor);
-    if (server.exited) {
-      throw new Error(`server ${server.exitDescription()} during the scenario; log tail:\n${server.logTail()}`);
+    const died = (): Error =>
+      new Error(`server ${server.exitDescription()} during the scenario; log tail:\n${server.logTail()}`);
+    if (server.exited) throw died();
+    let after: Snapshot;
+    let mem: ProcMemory;
+    try {
+      after = await snapshot(server.pid);
+      mem = await readMemory(server.pid);
+    } catch (err) {
+      // /proc/PID is gone before the exit event has been delivered: say why it exited.
+      await server.waitExit(EXIT_WAIT_MS);
+      throw server.exited ? died() : err;
     }
-    const after = await snapshot(server.pid);
-    const mem = await readMemory(server.pid);
     result.serverPeakRssBytes = mem.peakRssBytes;
 
     if (tool.timedOut) {

@@ -193,6 +193,11 @@ export class RunningServer {
     );
   }
 
+  /** Resolves when the process has exited or after `timeoutMs`, whichever comes first. */
+  async waitExit(timeoutMs: number): Promise<void> {
+    await Promise.race([this.#exited, sleep(timeoutMs)]);
+  }
+
   /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS. Safe to call more than once. */
   async stop(): Promise<StopResult> {
     const t0 = performance.now();
