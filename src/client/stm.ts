@@ -141,6 +141,11 @@ export async function runStm<T>(client: Client, fn: (tx: StmTx) => Promise<T>, o
       .then(...tx.operations())
       .commit();
     if (r.succeeded) return result;
+    // Contenders that conflicted spread out instead of colliding again at once.
+    if (attempt < attempts) {
+      const capMs = Math.min(CONFLICT_BACKOFF_MS_MAX, 2 * 2 ** Math.min(attempt, 6));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * capMs));
+    }
   }
   throw new StmConflictError(attempts);
 }
