@@ -343,6 +343,7 @@ async function runHistory(seed: number): Promise<void> {
         assert.equal(h.store.rev(), model.rev, `${where}: revision after restart`);
         assert.equal(h.store.compactRev(), model.compactRev, `${where}: compacted revision after restart`);
         assert.deepEqual(h.store.hashKV(hashRev), before, `${where}: hashKV across restart`);
+        assert.deepEqual(await h.store.hashKVAsync(hashRev), before, `${where}: hashKVAsync across restart`);
         await h.store.waitCompactions();
         checkCompactedBackend(h, model, where);
       } else if (op < 91) {

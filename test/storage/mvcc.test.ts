@@ -581,6 +581,7 @@ describe('store: restart and hashes', () => {
       await done;
       const late = store.hashKV(rev - 2);
       assert.deepEqual(late, early);
+      assert.deepEqual(await store.hashKVAsync(rev - 2), early);
       assert.equal(late.compactRevision, rev - 10);
       assert.throws(() => store.hashKV(rev - 11), { code: MvccErrorCode.compacted });
       assert.throws(() => store.hashKV(rev + 1), { code: MvccErrorCode.futureRevision });
@@ -599,6 +600,37 @@ describe('store: restart and hashes', () => {
       const early = store.hashKV(5);
       await done;
       assert.deepEqual(store.hashKV(5), early);
+    }));
+
+  test('hashKVAsync works in slices while writes and compactions go on, and equals hashKV', async () =>
+    withStore(async (store) => {
+      for (let i = 0; i < 25_000; i += 500) {
+        const w = store.write();
+        for (let j = i; j < i + 500; j++) w.put(b(`key-${(j * 7919) % 25_000}`), b(String(j)));
+        w.end();
+      }
+      for (let i = 0; i < 30; i++) del(store, `key-${i * 11}`);
+      const rev = store.rev();
+      const expected = store.hashKV(rev);
+      let writes = 0;
+      let finished = false;
+      const pending = store.hashKVAsync(rev).finally(() => {
+        finished = true;
+      });
+      const compaction = store.compact(rev - 10).done;
+      while (!finished) {
+        put(store, `new-${writes}`, 'x');
+        put(store, `key-${writes}`, 'changed');
+        writes++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.deepEqual(await pending, expected);
+      assert.ok(writes > 2, `${writes} writes interleaved`);
+      await compaction;
+      const compacted = store.hashKV(rev);
+      assert.equal(compacted.compactRevision, rev - 10, 'a hash is relative to the compacted revision');
+      assert.deepEqual(await store.hashKVAsync(rev), compacted);
+      await assert.rejects(store.hashKVAsync(rev - 11), { code: MvccErrorCode.compacted });
     }));
 
   test('two stores with the same history agree on hashKV; different data disagrees', async () => {

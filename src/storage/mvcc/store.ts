@@ -373,6 +373,36 @@ export class MvccStore {
    * off), which makes the hash depend on compaction progress; here the filter always applies.
    */
   hashKV(rev = 0): HashKVResult {
+    const hasher = this.startHashKV(rev);
+    while (!hasher.step(Number.POSITIVE_INFINITY));
+    return hasher.result();
+  }
+
+  /**
+   * hashKV without holding the event loop: the same hash (as of the call: revision and
+   * compacted revision are taken then), computed in slices of 10 000 keys and entries. It runs
+   * after the compactions scheduled before it, and compactions scheduled meanwhile wait for it,
+   * so the entries it hashes do not change under it.
+   */
+  hashKVAsync(rev = 0): Promise<HashKVResult> {
+    let hasher: KvHasher;
+    try {
+      hasher = this.startHashKV(rev);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = this.jobs.then(async () => {
+      while (!hasher.step(SCAN_CHUNK_ENTRIES)) {
+        await yieldToLoop();
+        this.core.assertOpen();
+      }
+      return hasher.result();
+    });
+    this.jobs = run.then(noop, noop);
+    return run;
+  }
+
+  private startHashKV(rev: number): KvHasher {
     const core = this.core;
     core.assertOpen();
     if (!Number.isSafeInteger(rev)) throw new InvalidArgumentError(`revision ${rev} is not an integer`);
@@ -380,26 +410,7 @@ export class MvccStore {
     const currentRev = core.currentRev;
     if (rev > 0 && rev < compactRev) throw new CompactedError();
     if (rev > 0 && rev > currentRev) throw new FutureRevisionError();
-    if (rev <= 0) rev = currentRev;
-    const keep = new RevisionSet();
-    const cur = new IndexCursor();
-    core.index.seek('', cur);
-    for (let ki = core.index.next(cur); ki !== undefined; ki = core.index.next(cur)) ki.keep(rev, keep);
-    let crc = crc32c(KEY_BUCKET_NAME);
-    const end = revisionKey(rev + 1, 0, false);
-    let start: Uint8Array = EMPTY;
-    for (;;) {
-      const { keys, values } = core.backend.range(Bucket.key, start, end, SCAN_CHUNK_ENTRIES);
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        if (revisionMain(k) <= compactRev && !keep.has(revisionMain(k), revisionSub(k))) continue;
-        crc = crc32c(etcdKeyValueBytes(k, values[i]!), crc32c(k, crc));
-      }
-      if (keys.length < SCAN_CHUNK_ENTRIES) break;
-      const last = keys[keys.length - 1]!;
-      start = revisionKey(revisionMain(last), revisionSub(last) + 1, false);
-    }
-    return { hash: crc, compactRevision: compactRev, revision: rev, currentRevision: currentRev };
+    return new KvHasher(core, rev <= 0 ? currentRev : rev, compactRev, currentRev);
   }
 
   /** etcd's Hash: CRC-32C of the whole backend but the meta keys that differ between members. */
@@ -528,6 +539,82 @@ export class MvccStore {
 }
 
 const KEY_BUCKET_NAME = Buffer.from(Bucket.key, 'latin1');
+
+/**
+ * etcd's kvHasher, resumable: first the keep set (from the index, key by key), then the key
+ * bucket up to the revision, both in steps of at most `maxItems`. Steps resume by key and by
+ * revision, so index inserts between steps (all above the hashed revision) change nothing.
+ */
+class KvHasher {
+  private readonly core: Core;
+  private readonly rev: number;
+  private readonly compactRev: number;
+  private readonly currentRev: number;
+  private readonly keep: RevisionSet;
+  private readonly cursor: IndexCursor;
+  private readonly end: Uint8Array;
+  /** Last key visited in the index, or null before the first step. */
+  private afterKey: string | null;
+  private indexDone: boolean;
+  private start: Uint8Array;
+  private crc: number;
+  private done: boolean;
+
+  constructor(core: Core, rev: number, compactRev: number, currentRev: number) {
+    this.core = core;
+    this.rev = rev;
+    this.compactRev = compactRev;
+    this.currentRev = currentRev;
+    this.keep = new RevisionSet();
+    this.cursor = new IndexCursor();
+    this.end = revisionKey(rev + 1, 0, false);
+    this.afterKey = null;
+    this.indexDone = false;
+    this.start = EMPTY;
+    this.crc = crc32c(KEY_BUCKET_NAME);
+    this.done = false;
+  }
+
+  /** Does up to `maxItems` of work; true when the hash is complete. */
+  step(maxItems: number): boolean {
+    if (this.done) return true;
+    const index = this.core.index;
+    if (!this.indexDone) {
+      const cur = this.cursor;
+      index.seek(this.afterKey ?? '', cur, this.afterKey !== null);
+      let n = 0;
+      for (let ki = index.next(cur); ki !== undefined; ki = index.next(cur)) {
+        ki.keep(this.rev, this.keep);
+        this.afterKey = ki.key;
+        if (++n >= maxItems) return false;
+      }
+      this.indexDone = true;
+      return false;
+    }
+    const limit = Number.isFinite(maxItems) ? maxItems : SCAN_CHUNK_ENTRIES;
+    for (;;) {
+      const { keys, values } = this.core.backend.range(Bucket.key, this.start, this.end, limit);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        const main = revisionMain(k);
+        if (main <= this.compactRev && !this.keep.has(main, revisionSub(k))) continue;
+        this.crc = crc32c(etcdKeyValueBytes(k, values[i]!), crc32c(k, this.crc));
+      }
+      if (keys.length < limit) {
+        this.done = true;
+        return true;
+      }
+      const last = keys[keys.length - 1]!;
+      this.start = revisionKey(revisionMain(last), revisionSub(last) + 1, false);
+      if (Number.isFinite(maxItems)) return false;
+    }
+  }
+
+  result(): HashKVResult {
+    if (!this.done) throw new Error('mvcc: hash not complete');
+    return { hash: this.crc, compactRevision: this.compactRev, revision: this.rev, currentRevision: this.currentRev };
+  }
+}
 
 function readCompactRev(v: Uint8Array | undefined): number | null {
   if (v === undefined) return null;
