@@ -72,6 +72,8 @@ export interface CommandSpec {
   readonly persistentFlags?: readonly FlagSpec[];
   readonly subcommands?: readonly CommandSpec[];
   readonly run?: (ctx: CommandContext) => Promise<void>;
+  /** The command reacts to SIGINT/SIGTERM itself (releases a lock...); others end at once. */
+  readonly handlesInterrupt?: boolean;
 }
 
 export class Command {

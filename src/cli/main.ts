@@ -35,6 +35,9 @@ import type { Printer } from './printers/index.ts';
 
 export const API_VERSION = VERSION.server.split('.').slice(0, 2).join('.');
 
+/** The exit code of a process ended by SIGINT. */
+const EXIT_INTERRUPTED = 130;
+
 /** Variables a command reads itself besides the flags' (not reported as unrecognized). */
 const COMMAND_ENV: Readonly<Record<string, readonly string[]>> = { watch: ['watch-key', 'watch-range-end'] };
 
@@ -244,9 +247,24 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return Math.max(1, Number(flags.duration('command-timeout') / 1_000_000n));
     },
   };
-  try {
+  const runCommand = async (): Promise<number> => {
     await command.spec.run!(ctx);
     return ExitCode.SUCCESS;
+  };
+  try {
+    if (command.spec.handlesInterrupt === true) return await runCommand();
+    // Like a Go program without a handler: an interrupted command stops at once.
+    let onAbort: (() => void) | undefined;
+    const interrupted = new Promise<number>((resolve) => {
+      onAbort = () => resolve(EXIT_INTERRUPTED);
+      if (io.interrupted.aborted) onAbort();
+      else io.interrupted.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([runCommand(), interrupted]);
+    } finally {
+      if (onAbort !== undefined) io.interrupted.removeEventListener('abort', onAbort);
+    }
   } catch (err) {
     if (err instanceof CliExit) {
       if (!err.printed) io.stderr.write(`Error: ${err.message}\n`);

@@ -78,6 +78,7 @@ async function campaign(ctx: CommandContext, name: string, proposal: string): Pr
 }
 
 export const electCommand: CommandSpec = {
+  handlesInterrupt: true,
   use: 'elect <election-name> [proposal]',
   short: 'Observes and participates in leader election',
   flags: [flag('listen', FlagType.BOOL, 'false', 'observation mode', 'l')],

@@ -132,6 +132,7 @@ async function keepAliveLoop(ctx: CommandContext, client: Client, id: bigint): P
 }
 
 const keepAlive: CommandSpec = {
+  handlesInterrupt: true,
   use: 'keep-alive [options] <leaseID>',
   short: 'Keeps leases alive (renew)',
   flags: [

@@ -11,6 +11,7 @@ import { runCommand } from './exec.ts';
 import { orExit } from './util.ts';
 
 export const lockCommand: CommandSpec = {
+  handlesInterrupt: true,
   use: 'lock <lockname> [exec-command arg1 arg2 ...]',
   short: 'Acquires a named lock',
   flags: [flag('ttl', FlagType.INT, '10', 'timeout for session')],

@@ -34,6 +34,7 @@ function untilInterrupted(ctx: CommandContext): Promise<void> {
 }
 
 const register: CommandSpec = {
+  handlesInterrupt: true,
   use: 'register <service> <instance-id> <value>',
   short: 'Registers an instance of a service until interrupted',
   flags: [PREFIX_FLAG, flag('ttl', FlagType.INT64, '10', 'seconds the instance outlives its registrar')],
@@ -97,6 +98,7 @@ const list: CommandSpec = {
 };
 
 const watch: CommandSpec = {
+  handlesInterrupt: true,
   use: 'watch <service>',
   short: 'Prints the instances of a service, then every change, until interrupted',
   flags: [PREFIX_FLAG],

@@ -217,6 +217,7 @@ async function interactive(ctx: CommandContext, envKey: string, envRange: string
 }
 
 export const watchCommand: CommandSpec = {
+  handlesInterrupt: true,
   use: 'watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]',
   short: 'Watches events stream on keys or prefixes',
   flags: WATCH_FLAGS,
