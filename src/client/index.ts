@@ -8,6 +8,7 @@
 export type { Bytes, RangeOptions } from './bytes.ts';
 export { prefixEnd } from './bytes.ts';
 export type { TlsOptions } from './channel.ts';
+export { Status as GrpcStatus } from './channel.ts';
 export type {
   AlarmInfo,
   GrantOptions,

@@ -61,6 +61,8 @@ export interface WatchBatch {
 
 /** Batches an iterating consumer may lag behind before the watcher fails. */
 export const WATCH_BUFFER_BATCHES_MAX = 10_000;
+/** Watchers one client may have open at once. */
+export const WATCHERS_MAX = 10_000;
 const RECONNECT_BACKOFF_MS_BASE = 50;
 const RECONNECT_BACKOFF_MS_MAX = 2_000;
 /** Ask the server to drop the stream when its member has no leader (etcd's `WithRequireLeader`). */
@@ -87,7 +89,8 @@ type WatcherState = (typeof WatcherState)[keyof typeof WatcherState];
  * One watch: an async iterable of batches (`for await (const batch of watcher)`), and an event
  * emitter: 'batch' (WatchBatch), 'put' and 'delete' (WatchEvent), 'progress' (WatchBatch),
  * 'created' (the server accepted it, also after each resume), 'error' (EtcdError, then it is
- * closed), 'close'.
+ * closed), 'close'. An iteration that fails throws the error; a watcher used through callbacks
+ * reports a failure only through 'error' (and 'close'), so listen for it.
  */
 export class Watcher extends EventEmitter implements AsyncIterable<WatchBatch> {
   readonly key: Buffer;
@@ -306,6 +309,7 @@ export class WatchManager {
 
   watch(key: Bytes, options: WatchOptions, onBatch: ((batch: WatchBatch) => void) | undefined): Watcher {
     if (this.core.closed) throw new ClientClosedError();
+    if (this.watchers.size >= WATCHERS_MAX) throw new RangeError(`at most ${WATCHERS_MAX} watchers per client`);
     const watcher = new Watcher(this, key, options, onBatch === undefined);
     if (onBatch !== undefined) watcher.on('batch', onBatch);
     this.watchers.add(watcher);
