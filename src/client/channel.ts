@@ -318,7 +318,15 @@ export class Channel {
       ...options.metadata,
     };
     if (options.timeoutMs !== undefined) headers['grpc-timeout'] = formatGrpcTimeout(options.timeoutMs);
-    return new Call<Req, Res>(conn, method, headers, options, handlers);
+    try {
+      return new Call<Req, Res>(conn, method, headers, options, handlers);
+    } catch (err) {
+      // The session refused a new stream (closing, or told to go away): nothing was sent.
+      if (this.connection === conn) this.connection = undefined;
+      const error = new GrpcCallError(Status.UNAVAILABLE, `cannot open a stream: ${String(err)}`, false);
+      queueMicrotask(() => handlers.onClose(error));
+      return { write: () => false, end: () => {}, cancel: () => {}, closed: true };
+    }
   }
 
   /** Closes the connection; open calls fail with UNAVAILABLE. The channel reconnects on the next call. */
@@ -383,8 +391,8 @@ class Call<Req, Res> implements ClientStream<Req> {
     this.handlers = handlers;
     this.signal = options.signal;
     this.onAbort = () => this.fail(new GrpcCallError(Status.CANCELLED, 'context canceled'));
-    openCall(conn);
     this.stream = conn.session.request(headers);
+    openCall(conn);
     const stream = this.stream;
     if (options.timeoutMs !== undefined) {
       this.timer = setTimeout(
