@@ -31,7 +31,13 @@ async function runWriter(dir: string): Promise<never> {
   const be = Backend.open({ dir, batchIntervalMs: 1, batchLimit: 8 });
   let { index } = readConsistentIndex(be);
   process.stdout.write(`ready ${index}\n`);
+  let reported = false;
   for (let step = 0; ; step++) {
+    if (!reported && be.stats().commits >= 3) {
+      // Progress is on disk: from now on the parent may kill at any moment.
+      process.stdout.write('committed\n');
+      reported = true;
+    }
     const entries = 1 + (step % 8);
     for (let j = 0; j < entries; j++) {
       index++;
@@ -71,14 +77,14 @@ if (childDir !== undefined) {
           let out = '';
           proc.stdout!.on('data', (d: Buffer) => {
             out += d.toString();
-            const m = /ready (\d+)\n/.exec(out);
+            const m = /ready (\d+)\ncommitted\n/.exec(out);
             if (m) resolve(Number(m[1]));
           });
-          proc.once('exit', () => reject(new Error(`writer exited before ready: ${out}`)));
+          proc.once('exit', () => reject(new Error(`writer exited before committing: ${out}`)));
         });
         assert.equal(startIndex, previous, 'the writer resumes from the stored index');
         seed = (seed * 48271) % 2147483647;
-        await new Promise((resolve) => setTimeout(resolve, 150 + (seed % 250)));
+        await new Promise((resolve) => setTimeout(resolve, 20 + (seed % 250)));
         proc.kill('SIGKILL');
         assert.equal(await exited, 'SIGKILL');
         child = null;
