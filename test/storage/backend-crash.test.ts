@@ -63,7 +63,7 @@ if (childDir !== undefined) {
     try {
       let previous = 0;
       let seed = 7;
-      for (let round = 0; round < 4; round++) {
+      for (let round = 0; round < 6; round++) {
         child = spawn(process.execPath, ['--import', 'tsx', self], {
           cwd: fileURLToPath(new URL('../..', import.meta.url)),
           env: { ...process.env, [CHILD_ENV]: dir },
@@ -84,7 +84,7 @@ if (childDir !== undefined) {
         });
         assert.equal(startIndex, previous, 'the writer resumes from the stored index');
         seed = (seed * 48271) % 2147483647;
-        await new Promise((resolve) => setTimeout(resolve, 20 + (seed % 250)));
+        await new Promise((resolve) => setTimeout(resolve, 50 + (seed % 250)));
         proc.kill('SIGKILL');
         assert.equal(await exited, 'SIGKILL');
         child = null;
