@@ -17,6 +17,8 @@ export const RequestKind = {
   LeaseRevoke: 7,
   LeaseCheckpoint: 8,
   MemberAttributes: 9,
+  /** etcd 3.5's DowngradeInfoSet: the payload is the downgrade job's JSON as etcd stores it. */
+  DowngradeInfoSet: 10,
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 

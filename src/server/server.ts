@@ -11,7 +11,10 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  type AlarmMember,
+  AlarmMember,
+  type AlarmRequest,
+  AlarmRequest_AlarmAction,
+  AlarmRequest as AlarmRequestCodec,
   AlarmType,
   type CompactionRequest,
   CompactionRequest as CompactionRequestCodec,
@@ -136,6 +139,8 @@ const PUBLISH_RETRY_MS = 2000;
 const FETCH_MEMBERS_TIMEOUT_MS = 5000;
 /** An expired lease whose revoke did not apply within this long is proposed again. */
 const LEASE_REVOKE_RETRY_MS = 5000;
+/** etcd 3.5 keeps the downgrade job under this key of the `cluster` bucket. */
+const DOWNGRADE_KEY = Buffer.from('downgrade');
 /** A request waits this long for its proposal to apply before timing out (etcd: 5 s + 2 x election). */
 const REQUEST_TIMEOUT_BASE_MS = 5000;
 
@@ -166,7 +171,8 @@ interface Identity {
 /** A restarted member reads its identity from its WAL. */
 const RESTARTED: Identity = { memberId: 0n, clusterId: 0n, bootstrap: [], peers: [] };
 
-function encodeWalMetadata(memberId: bigint, clusterId: bigint): Uint8Array {
+/** The WAL's metadata: member id and cluster id, 8 bytes big endian each. */
+export function encodeWalMetadata(memberId: bigint, clusterId: bigint): Uint8Array {
   const b = Buffer.alloc(16);
   b.writeBigUInt64BE(memberId, 0);
   b.writeBigUInt64BE(clusterId, 8);
@@ -287,7 +293,8 @@ export class EtcdServer {
   private snapshotIndex: number;
   private term = 0;
   private leaderId = 0n;
-  private readonly alarms = new Set<number>();
+  /** Active alarms, as etcd's alarm store keeps them: alarm type -> members that raised it. */
+  private readonly alarms = new Map<number, Set<bigint>>();
   lessor: Lessor;
   readonly watchHub: WatchHub;
   /** What the member counts as it runs (leader changes, failed proposals, fsync and commit times). */
@@ -358,7 +365,7 @@ export class EtcdServer {
       throw err;
     }
     const server = new EtcdServer(opts, backend, store, lessor, membership);
-    for (const key of backend.range(Bucket.alarm, new Uint8Array(0), null).keys) server.alarms.add(key[0] ?? 0);
+    server.loadAlarms(backend);
     const { loop, restored } = await RaftLoop.open(
       {
         memberId: identity.memberId,
@@ -454,8 +461,20 @@ export class EtcdServer {
     return this.leaderId !== 0n;
   }
 
-  alarmList(): AlarmMember[] {
-    return [...this.alarms].map((alarm) => ({ memberID: this.memberId, alarm: alarm as AlarmType }));
+  /** The active alarms (of type `alarm`, or all for NONE), by type, then member id. */
+  alarmList(alarm: number = AlarmType.NONE): AlarmMember[] {
+    const out: AlarmMember[] = [];
+    for (const type of [...this.alarms.keys()].sort((a, b) => a - b)) {
+      if (alarm !== AlarmType.NONE && type !== alarm) continue;
+      const members = [...this.alarms.get(type)!].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const memberID of members) out.push({ memberID, alarm: type as AlarmType });
+    }
+    return out;
+  }
+
+  /** The backend in use (a snapshot from the leader replaces it): for maintenance (snapshot, defragment, hash). */
+  currentBackend(): Backend {
+    return this.backend;
   }
 
   status(): StatusResponse {
@@ -469,9 +488,9 @@ export class EtcdServer {
       raftIndex: BigInt(st.hardState.commit),
       raftTerm: BigInt(st.hardState.term),
       raftAppliedIndex: BigInt(this.appliedIndex),
-      errors: [...this.alarms].map((a) => `memberID:${this.memberId} alarm:${alarmName(a)} `),
+      errors: this.alarmList().map((a) => `memberID:${a.memberID} alarm:${alarmName(a.alarm)} `),
       dbSizeInUse: BigInt(size.sizeInUseBytes),
-      isLearner: false,
+      isLearner: this.membership.get(this.memberId)?.isLearner === true,
     };
   }
 
@@ -1006,34 +1025,35 @@ export class EtcdServer {
     switch (kind) {
       case RequestKind.Put: {
         const req = (local as PutRequest | undefined) ?? PutRequestCodec.decode(payload);
-        if (this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
+        this.checkAlarmsOnApply(true);
         return this.write((w) => applyPut(w, req, this.lessor));
       }
       case RequestKind.DeleteRange: {
         const req = (local as DeleteRangeRequest | undefined) ?? DeleteRangeRequestCodec.decode(payload);
+        this.checkAlarmsOnApply(false);
         return this.write((w) => applyDeleteRange(w, req));
       }
       case RequestKind.Txn: {
         const req = (local as TxnRequest | undefined) ?? TxnRequestCodec.decode(payload);
-        if (this.alarms.has(AlarmType.NOSPACE) && !isTxnReadOnly(req) && txnHasPut(req)) {
-          throw new ServerError(ServerErrorCode.NoSpace);
-        }
+        this.checkAlarmsOnApply(!isTxnReadOnly(req) && txnHasPut(req));
         return this.write((w) => applyTxn(w, req, this.lessor));
       }
       case RequestKind.Compaction: {
         const req = (local as CompactionRequest | undefined) ?? CompactionRequestCodec.decode(payload);
+        this.checkAlarmsOnApply(false);
         const { done } = this.translateStoreErrors(() => this.store.compact(Number(req.revision)));
         done.catch((err: unknown) => this.opts.log.error({ err: String(err) }, 'compaction failed'));
         return { header: this.header(), done };
       }
       case RequestKind.LeaseGrant: {
         const req = (local as LeaseGrantRequest | undefined) ?? LeaseGrantRequestCodec.decode(payload);
-        if (this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
+        this.checkAlarmsOnApply(true);
         const lease = this.lessor.grant(req.ID, Number(req.TTL));
         return { header: this.header(), ID: lease.id, TTL: BigInt(lease.ttlSec), error: '' };
       }
       case RequestKind.LeaseRevoke: {
         const req = (local as LeaseRevokeRequest | undefined) ?? LeaseRevokeRequestCodec.decode(payload);
+        this.checkAlarmsOnApply(false);
         const keys = this.lessor.revoke(req.ID);
         this.revoking.delete(req.ID);
         // Every key of the lease goes in one revision.
@@ -1052,15 +1072,12 @@ export class EtcdServer {
         this.onMembershipChange(this.membership.list());
         return { header: this.header() };
       }
-      case RequestKind.Alarm: {
-        const alarm = payload[1] ?? 0;
-        if (payload[0] === 1) {
-          this.alarms.add(alarm);
-          this.backend.put(Bucket.alarm, Uint8Array.of(alarm), u64(this.memberId));
-        } else {
-          this.alarms.delete(alarm);
-          this.backend.delete(Bucket.alarm, Uint8Array.of(alarm));
-        }
+      case RequestKind.Alarm:
+        return { header: this.header(), alarms: this.applyAlarm(AlarmRequestCodec.decode(payload)) };
+      case RequestKind.DowngradeInfoSet: {
+        const job = JSON.parse(Buffer.from(payload).toString('utf8')) as { enabled?: unknown };
+        if (typeof job.enabled !== 'boolean') throw new ServerError(ServerErrorCode.InvalidArgument);
+        this.backend.put(Bucket.cluster, DOWNGRADE_KEY, payload);
         return { header: this.header() };
       }
       default:
@@ -1123,8 +1140,7 @@ export class EtcdServer {
     const applied = readConsistentIndex(backend);
     this.appliedIndex = Math.max(applied.index, snapshot.metadata.index);
     this.snapshotIndex = snapshot.metadata.index;
-    this.alarms.clear();
-    for (const key of backend.range(Bucket.alarm, new Uint8Array(0), null).keys) this.alarms.add(key[0] ?? 0);
+    this.loadAlarms(backend);
     this.onMembershipChange(this.members());
     this.opts.log.info(
       { index: snapshot.metadata.index, 'applied-index': this.appliedIndex, revision: store.rev() },
@@ -1396,9 +1412,60 @@ export class EtcdServer {
     return this.dbSizeCached;
   }
 
-  proposeAlarm(activate: boolean, alarm: number): Promise<unknown> {
-    if (activate && this.alarms.has(alarm)) return Promise.resolve();
-    return this.propose(RequestKind.Alarm, undefined, Uint8Array.of(activate ? 1 : 0, alarm));
+  /** Raises (or clears) `alarm` for `memberId` through raft; resolves to the alarms it changed. */
+  async proposeAlarm(activate: boolean, alarm: number, memberId: bigint = this.memberId): Promise<AlarmMember[]> {
+    const action = activate ? AlarmRequest_AlarmAction.ACTIVATE : AlarmRequest_AlarmAction.DEACTIVATE;
+    const wire = AlarmRequestCodec.encode({ action, memberID: memberId, alarm: alarm as AlarmType }).finish();
+    const resp = await this.propose<{ alarms: AlarmMember[] }>(RequestKind.Alarm, undefined, wire);
+    return resp.alarms;
+  }
+
+  /**
+   * etcd's applyAlarm: ACTIVATE adds (member, type) and answers with it (also when it was
+   * already active); DEACTIVATE removes it and answers with it, or with nothing when it was
+   * not active. Stored as etcd stores alarms: the AlarmMember protobuf as the key, no value.
+   */
+  private applyAlarm(req: AlarmRequest): AlarmMember[] {
+    if (req.action === AlarmRequest_AlarmAction.GET) return this.alarmList(req.alarm);
+    if (req.alarm === AlarmType.NONE) return [];
+    const member: AlarmMember = { memberID: req.memberID, alarm: req.alarm };
+    const key = AlarmMember.encode(member).finish();
+    let members = this.alarms.get(req.alarm);
+    if (req.action === AlarmRequest_AlarmAction.ACTIVATE) {
+      if (members?.has(req.memberID)) return [member];
+      if (members === undefined) this.alarms.set(req.alarm, (members = new Set()));
+      members.add(req.memberID);
+      this.backend.put(Bucket.alarm, key, new Uint8Array(0));
+      this.opts.log.warn({ member: req.memberID.toString(16), alarm: alarmName(req.alarm) }, 'alarm raised');
+      return [member];
+    }
+    if (req.action !== AlarmRequest_AlarmAction.DEACTIVATE || members?.has(req.memberID) !== true) return [];
+    members.delete(req.memberID);
+    if (members.size === 0) this.alarms.delete(req.alarm);
+    this.backend.delete(Bucket.alarm, key);
+    this.opts.log.warn({ member: req.memberID.toString(16), alarm: alarmName(req.alarm) }, 'alarm disarmed');
+    return [member];
+  }
+
+  /** Sets (or clears) the downgrade job, `{"target-version":"3.4.0","enabled":true}`, through raft. */
+  async proposeDowngrade(job: Uint8Array): Promise<void> {
+    await this.propose(RequestKind.DowngradeInfoSet, undefined, job);
+  }
+
+  /** etcd's corrupt and capped appliers: CORRUPT refuses every write, NOSPACE those that add data. */
+  private checkAlarmsOnApply(addsData: boolean): void {
+    if (this.alarms.has(AlarmType.CORRUPT)) throw new ServerError(ServerErrorCode.Corrupt);
+    if (addsData && this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
+  }
+
+  private loadAlarms(backend: Backend): void {
+    this.alarms.clear();
+    for (const key of backend.range(Bucket.alarm, new Uint8Array(0), null).keys) {
+      const m = AlarmMember.decode(key);
+      let members = this.alarms.get(m.alarm);
+      if (members === undefined) this.alarms.set(m.alarm, (members = new Set()));
+      members.add(m.memberID);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1485,12 +1552,6 @@ function txnHasPut(r: TxnRequest): boolean {
 
 function alarmName(alarm: number): string {
   return alarm === AlarmType.NOSPACE ? 'NOSPACE' : alarm === AlarmType.CORRUPT ? 'CORRUPT' : 'NONE';
-}
-
-function u64(n: number | bigint): Uint8Array {
-  const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
 }
 
 /** Maps storage errors (compacted, future revision) to the server's catalogue. */
