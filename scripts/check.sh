@@ -8,6 +8,8 @@ need_apt=()
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
+# The JSON gateway's reference client (test/http/etcd3gw.test.ts), for Debian's python.
+/usr/bin/python3 -c 'import etcd3gw' >/dev/null 2>&1 || need_apt+=(python3-etcd3gw)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -21,6 +21,13 @@ export class GatewayDecodeError extends Error {
   }
 }
 
+/**
+ * Messages nested deeper than this (txns in txns) are refused: protobuf's own recursion limit
+ * is 10 000, but the decoder and the server walk a message recursively, and the call stack must
+ * hold. etcd bounds a txn by its operations, not its depth; no client nests a thousand deep.
+ */
+export const MESSAGE_DEPTH_MAX = 1000;
+
 const MAP_TYPE = 'map[string]json.RawMessage';
 const SLICE_TYPE = '[]json.RawMessage';
 const BYTES_TYPE = '[]uint8';
@@ -75,10 +82,11 @@ function defaultOf(type: FieldSpec['type']): unknown {
  * the caller passes as null) make the message with every field at its default.
  */
 export function decodeMessage<T>(spec: MessageSpec, value: JsonValue | null): T {
-  return decodeObject(spec, value ?? { kind: 'null' }) as T;
+  return decodeObject(spec, value ?? { kind: 'null' }, 0) as T;
 }
 
-function decodeObject(spec: MessageSpec, value: JsonValue): Record<string, unknown> {
+function decodeObject(spec: MessageSpec, value: JsonValue, depth: number): Record<string, unknown> {
+  if (depth >= MESSAGE_DEPTH_MAX) throw new GatewayDecodeError('exceeded maximum recursion depth');
   const out = defaults(spec);
   if (value.kind === 'null') return out;
   if (value.kind !== 'object') throw typeError(goKind(value), MAP_TYPE);
@@ -88,35 +96,35 @@ function decodeObject(spec: MessageSpec, value: JsonValue): Record<string, unkno
     const raw = entries.get(f.json) ?? entries.get(f.name);
     if (raw === undefined) continue;
     if (f.oneof !== undefined) {
-      out[f.oneof] = { $case: f.json, value: decodeOneofValue(f, raw) };
+      out[f.oneof] = { $case: f.json, value: decodeOneofValue(f, raw, depth + 1) };
     } else if (f.repeated) {
-      out[f.json] = decodeRepeated(f, raw);
+      out[f.json] = decodeRepeated(f, raw, depth + 1);
     } else if (raw.kind !== 'null' || typeof f.type !== 'function') {
-      const decoded = decodeSingle(f.type, raw);
+      const decoded = decodeSingle(f.type, raw, depth + 1);
       if (decoded !== undefined) out[f.json] = decoded;
     }
   }
   return out;
 }
 
-function decodeOneofValue(f: FieldSpec, raw: JsonValue): unknown {
+function decodeOneofValue(f: FieldSpec, raw: JsonValue, depth: number): unknown {
   // A oneof member given as null is still the member that is set, at its default value.
   if (raw.kind === 'null') return typeof f.type === 'function' ? defaults(f.type()) : defaultOf(f.type);
-  return decodeSingle(f.type, raw) ?? defaultOf(f.type);
+  return decodeSingle(f.type, raw, depth) ?? defaultOf(f.type);
 }
 
-function decodeRepeated(f: FieldSpec, raw: JsonValue): unknown[] {
+function decodeRepeated(f: FieldSpec, raw: JsonValue, depth: number): unknown[] {
   if (raw.kind === 'null') return [];
   if (raw.kind !== 'array') throw typeError(goKind(raw), SLICE_TYPE);
   return raw.items.map((item) => {
     if (item.kind === 'null' && typeof f.type === 'function') return defaults(f.type());
-    return decodeSingle(f.type, item) ?? defaultOf(f.type);
+    return decodeSingle(f.type, item, depth) ?? defaultOf(f.type);
   });
 }
 
 /** One value of a field; undefined for a null that leaves the field as it was. */
-function decodeSingle(type: FieldSpec['type'], raw: JsonValue): unknown {
-  if (typeof type === 'function') return raw.kind === 'null' ? undefined : decodeObject(type(), raw);
+function decodeSingle(type: FieldSpec['type'], raw: JsonValue, depth: number): unknown {
+  if (typeof type === 'function') return raw.kind === 'null' ? undefined : decodeObject(type(), raw, depth);
   if (typeof type === 'object') return decodeEnum(type, raw);
   switch (type) {
     case ScalarType.String:

@@ -28,7 +28,7 @@ export const STREAM_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
 export const STREAM_REQUESTS_MAX = 1024;
 
 export interface GatewayOptions {
-  /** Told of handler failures that are not gRPC errors (answered as UNKNOWN). */
+  /** Told of handler failures that are neither gRPC errors nor translated ones (answered as UNKNOWN). */
   readonly onHandlerError?: (error: unknown, path: string) => void;
 }
 
@@ -95,14 +95,15 @@ const METHOD_NOT_ALLOWED: HttpResponse = Object.freeze({
 
 /**
  * Text as Go's encoding/json writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped, and `\b`,
- * `\f` as `\u0008`, `\u000c`. Applied to JSON.stringify's output: those characters only occur
- * inside its string literals.
+ * `\f` as `\u0008`, `\u000c`. Applied to JSON.stringify's output, escape by escape (so that an
+ * escaped backslash followed by `b` stays as it is); those characters only occur in strings.
  */
 export function goJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029\b\f]/g, (c) => {
-    if (c === '\b') return '\\u0008';
-    if (c === '\f') return '\\u000c';
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  return JSON.stringify(value).replace(/\\([\s\S])|[<>&\u2028\u2029]/g, (match: string, escaped?: string) => {
+    if (escaped === undefined) return `\\u${match.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    if (escaped === 'b') return '\\u0008';
+    if (escaped === 'f') return '\\u000c';
+    return match;
   });
 }
 
@@ -180,7 +181,6 @@ class GatewayCall implements ServerWritableCall<unknown> {
         () => this.abort(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'context deadline exceeded')),
         timeoutMs,
       );
-      this.#deadlineTimer.unref();
     }
   }
 
@@ -332,7 +332,10 @@ async function answer(
     requests = readRequests(route, request.body);
   } catch (err) {
     if (err instanceof JsonSyntaxError || err instanceof GatewayDecodeError) {
-      return errorResponse(invalidArgument(err.message));
+      // grpc-gateway wraps a decoding error in InvalidArgument, except for a streaming request's
+      // first message, whose plain error answers as UNKNOWN.
+      const code = method.requestStream ? GrpcStatus.UNKNOWN : GrpcStatus.INVALID_ARGUMENT;
+      return errorResponse(new GrpcError(code, err.message));
     }
     throw err;
   }
@@ -340,7 +343,9 @@ async function answer(
   const call = new GatewayCall(method.path, request, route.toJSON, timeoutMs);
   const fail = (err: unknown): GrpcError => {
     const grpcError = toGrpcError(err);
-    if (!(err instanceof GrpcError)) options.onHandlerError?.(err, method.path);
+    // Errors of the server's catalogue are answers; anything else is a failure to report.
+    if (!(err instanceof GrpcError) && grpcError.code === GrpcStatus.UNKNOWN)
+      options.onHandlerError?.(err, method.path);
     return grpcError;
   };
 

@@ -122,14 +122,76 @@ class Reader {
     return this.b[this.pos]!;
   }
 
-  value(depth: number): JsonValue {
+  /**
+   * One value, containers included, without recursion: an explicit stack of the open
+   * containers, as deep as Go allows (JSON_DEPTH_MAX), whatever the call stack can take.
+   */
+  value(): JsonValue {
+    const open: { readonly container: JsonObject | JsonArray; key: string }[] = [];
+    for (;;) {
+      this.skipSpace();
+      const c = this.peek();
+      let v: JsonValue;
+      if (c === 0x7b || c === 0x5b) {
+        if (open.length >= JSON_DEPTH_MAX) throw new JsonSyntaxError('exceeded max depth');
+        this.pos++;
+        this.skipSpace();
+        if (c === 0x7b) {
+          const obj: JsonObject = { kind: 'object', entries: new Map() };
+          if (this.peek() !== 0x7d) {
+            open.push({ container: obj, key: this.objectKey() });
+            continue;
+          }
+          v = obj;
+        } else {
+          const arr: JsonArray = { kind: 'array', items: [] };
+          if (this.peek() !== 0x5d) {
+            open.push({ container: arr, key: '' });
+            continue;
+          }
+          v = arr;
+        }
+        this.pos++;
+      } else {
+        v = this.scalar(c);
+      }
+      // A value is complete: it goes into its container, which may complete in turn.
+      for (;;) {
+        const top = open.at(-1);
+        if (top === undefined) return v;
+        const container = top.container;
+        if (container.kind === 'object') container.entries.set(top.key, v);
+        else container.items.push(v);
+        this.skipSpace();
+        const next = this.peek();
+        this.pos++;
+        if (next === 0x2c) {
+          if (container.kind === 'object') top.key = this.objectKey();
+          break;
+        }
+        if (container.kind === 'object' && next !== 0x7d) this.invalid(next, 'after object key:value pair');
+        if (container.kind === 'array' && next !== 0x5d) this.invalid(next, 'after array element');
+        open.pop();
+        v = container;
+      }
+    }
+  }
+
+  /** A key and its colon, after `{` or `,`. */
+  objectKey(): string {
     this.skipSpace();
-    const c = this.peek();
+    const k = this.peek();
+    if (k !== 0x22) this.invalid(k, 'looking for beginning of object key string');
+    const key = this.string().value;
+    this.skipSpace();
+    const colon = this.peek();
+    if (colon !== 0x3a) this.invalid(colon, 'after object key');
+    this.pos++;
+    return key;
+  }
+
+  scalar(c: number): JsonValue {
     switch (c) {
-      case 0x7b:
-        return this.object(depth + 1);
-      case 0x5b:
-        return this.array(depth + 1);
       case 0x22:
         return this.string();
       case 0x74:
@@ -215,52 +277,6 @@ class Reader {
     this.pos++;
     return { kind: 'string', raw, value: escaped ? decodeEscapes(raw) : utf8.decode(raw) };
   }
-
-  object(depth: number): JsonObject {
-    if (depth > JSON_DEPTH_MAX) throw new JsonSyntaxError('exceeded max depth');
-    this.pos++;
-    const entries = new Map<string, JsonValue>();
-    this.skipSpace();
-    if (this.peek() === 0x7d) {
-      this.pos++;
-      return { kind: 'object', entries };
-    }
-    for (;;) {
-      this.skipSpace();
-      const k = this.peek();
-      if (k !== 0x22) this.invalid(k, 'looking for beginning of object key string');
-      const key = this.string().value;
-      this.skipSpace();
-      const colon = this.peek();
-      if (colon !== 0x3a) this.invalid(colon, 'after object key');
-      this.pos++;
-      entries.set(key, this.value(depth));
-      this.skipSpace();
-      const next = this.peek();
-      this.pos++;
-      if (next === 0x7d) return { kind: 'object', entries };
-      if (next !== 0x2c) this.invalid(next, 'after object key:value pair');
-    }
-  }
-
-  array(depth: number): JsonArray {
-    if (depth > JSON_DEPTH_MAX) throw new JsonSyntaxError('exceeded max depth');
-    this.pos++;
-    const items: JsonValue[] = [];
-    this.skipSpace();
-    if (this.peek() === 0x5d) {
-      this.pos++;
-      return { kind: 'array', items };
-    }
-    for (;;) {
-      items.push(this.value(depth));
-      this.skipSpace();
-      const next = this.peek();
-      this.pos++;
-      if (next === 0x5d) return { kind: 'array', items };
-      if (next !== 0x2c) this.invalid(next, 'after array element');
-    }
-  }
 }
 
 function latin1(b: Uint8Array, from: number, to: number): string {
@@ -341,7 +357,7 @@ export class JsonStreamReader {
     const r = this.#reader;
     r.skipSpace();
     if (r.pos >= r.b.length) return null;
-    return r.value(0);
+    return r.value();
   }
 }
 
@@ -351,7 +367,7 @@ export class JsonStreamReader {
  */
 export function parseJsonDocument(text: Uint8Array): JsonValue {
   const r = new Reader(text, 0, Mode.Unmarshal);
-  const value = r.value(0);
+  const value = r.value();
   r.skipSpace();
   if (r.pos < text.length) r.invalid(text[r.pos]!, 'after top-level value');
   return value;
