@@ -167,12 +167,14 @@ export class WatchHub {
       for (const w of this.rangeWatchers) if (w.matches(key)) add(w, e);
     }
     if (perWatcher === undefined) return;
+    // Every watcher gets the same converted events and header: converted once, not per watcher.
+    const shared = new SharedConversions(this.opts.header(rev));
     for (const [w, list] of perWatcher) {
       if (w.stream.congested) {
         this.unsync(w);
         continue;
       }
-      this.sendEvents(w, list, rev);
+      this.sendEvents(w, list, rev, shared);
       w.nextRev = rev + 1;
     }
   }
@@ -311,12 +313,15 @@ export class WatchHub {
     return { events, nextRev };
   }
 
-  private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number): void {
-    const protoEvents = events.map((e) => this.toProtoEvent(e, w.prevKv));
+  private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number, shared?: SharedConversions): void {
+    const protoEvents =
+      shared === undefined
+        ? events.map((e) => this.toProtoEvent(e, w.prevKv))
+        : events.map((e) => shared.event(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv)));
     w.sentSinceProgress = true;
     const limit = this.opts.maxResponseBytes;
     if (!w.fragment || approximateSize(protoEvents) <= limit) {
-      w.stream.send(this.eventsResponse(w.id, rev, protoEvents, false));
+      w.stream.send(this.eventsResponse(w.id, rev, protoEvents, false, shared?.header));
       return;
     }
     // Fragments: each response up to the limit; all but the last carry fragment = true.
@@ -330,14 +335,22 @@ export class WatchHub {
         size += s;
         end++;
       }
-      w.stream.send(this.eventsResponse(w.id, rev, protoEvents.slice(start, end), end < protoEvents.length));
+      w.stream.send(
+        this.eventsResponse(w.id, rev, protoEvents.slice(start, end), end < protoEvents.length, shared?.header),
+      );
       start = end;
     }
   }
 
-  private eventsResponse(watchId: bigint, rev: number, events: Event[], fragment: boolean): WatchResponse {
+  private eventsResponse(
+    watchId: bigint,
+    rev: number,
+    events: Event[],
+    fragment: boolean,
+    header: ResponseHeader = this.opts.header(rev),
+  ): WatchResponse {
     return {
-      header: this.opts.header(rev),
+      header,
       watchId,
       created: false,
       canceled: false,
@@ -386,6 +399,31 @@ export class WatchHub {
 
   newWatcher(id: bigint, stream: WatchStream, req: WatchCreateRequest, startRev: number): Watcher {
     return new Watcher(id, stream, req, startRev);
+  }
+}
+
+/**
+ * The conversions of one notification, shared by the watchers it reaches: the header and each
+ * event as sent without and with its previous value. Responses are encoded as they are sent, so
+ * sharing these read-only objects between them is safe.
+ */
+class SharedConversions {
+  readonly header: ResponseHeader;
+  private readonly plain = new Map<MvccEvent, Event>();
+  private readonly withPrev = new Map<MvccEvent, Event>();
+
+  constructor(header: ResponseHeader) {
+    this.header = header;
+  }
+
+  event(e: MvccEvent, prevKv: boolean, convert: () => Event): Event {
+    const cache = prevKv ? this.withPrev : this.plain;
+    let converted = cache.get(e);
+    if (converted === undefined) {
+      converted = convert();
+      cache.set(e, converted);
+    }
+    return converted;
   }
 }
 
