@@ -6,7 +6,9 @@
 import type { Client } from '../client/index.ts';
 import { VERSION } from '../version.ts';
 import { CLI_NAME, CliExit, Command, type CommandContext, type CommandSpec, ExitCode } from './command.ts';
+import { alarmCommand } from './commands/alarm.ts';
 import { compactionCommand } from './commands/compaction.ts';
+import { defragCommand } from './commands/defrag.ts';
 import { delCommand } from './commands/del.ts';
 import { electCommand } from './commands/elect.ts';
 import { endpointCommand } from './commands/endpoint.ts';
@@ -17,6 +19,7 @@ import { memberCommand } from './commands/member.ts';
 import { moveLeaderCommand } from './commands/move-leader.ts';
 import { putCommand } from './commands/put.ts';
 import { serviceCommand } from './commands/service.ts';
+import { snapshotCommand } from './commands/snapshot.ts';
 import { txnCommand } from './commands/txn.ts';
 import { versionCommand } from './commands/version.ts';
 import { watchCommand } from './commands/watch.ts';
@@ -73,12 +76,15 @@ export function rootCommand(): Command {
       delCommand,
       txnCommand,
       compactionCommand,
+      alarmCommand,
+      defragCommand,
       endpointCommand,
       moveLeaderCommand,
       watchCommand,
       versionCommand,
       leaseCommand,
       memberCommand,
+      snapshotCommand,
       lockCommand,
       electCommand,
       serviceCommand,
