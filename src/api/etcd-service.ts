@@ -10,7 +10,7 @@ import { registerConcurrencyServices } from './concurrency.ts';
 import { MethodTable, serveGateway } from './gateway/index.ts';
 import { registerKvService } from './kv.ts';
 import { registerLeaseService, servePeerLeases } from './lease.ts';
-import { registerMaintenanceService } from './maintenance.ts';
+import { registerMaintenanceService, serveMaintenancePeer } from './maintenance.ts';
 import {
   EtcdHealth,
   GrpcMetrics,
@@ -27,6 +27,7 @@ const REQUEST_TIMEOUT_BASE_MS = 5000;
 export class EtcdService implements MemberService {
   readonly name = 'etcd';
   server: EtcdServer | undefined = undefined;
+  private stopCorruptionCheck: () => void = () => {};
 
   async start(ctx: MemberContext): Promise<void> {
     const { config, dataDir, logger } = ctx;
@@ -73,6 +74,12 @@ export class EtcdService implements MemberService {
     registerClusterService(grpc, server);
     servePeerMembers(ctx.peerHttp, server);
     servePeerLeases(ctx.peerHttp, server);
+    this.stopCorruptionCheck = serveMaintenancePeer(
+      ctx.peerHttp,
+      server,
+      config.experimentalCorruptCheckTimeMs,
+      logger,
+    );
     ctx.addPeerStreamHook((stream, headers) => server.peerStreamHandler(stream, headers));
     registerWatchService(grpc, server);
     registerLeaseService(grpc, server);
@@ -93,6 +100,7 @@ export class EtcdService implements MemberService {
   }
 
   async stop(): Promise<void> {
+    this.stopCorruptionCheck();
     await this.server?.close();
   }
 }

@@ -9,11 +9,13 @@ import {
   MaintenanceService,
   type SnapshotResponse,
 } from '../proto/index.ts';
-import type { EtcdServer } from '../server/server.ts';
+import { CorruptionMonitor, PEER_HASHKV_PATH, peerHashBody } from '../server/corruption.ts';
+import type { EtcdServer, MemberLog } from '../server/server.ts';
 import { EtcdSnapshotStream, SNAPSHOT_CLUSTER_VERSION } from '../server/snapshot.ts';
 import { Bucket } from '../storage/backend/index.ts';
 import { etcdError, GrpcError, GrpcStatus } from './errors.ts';
 import type { GrpcServer } from './grpc/index.ts';
+import type { HttpRouter } from './http.ts';
 
 /** Where etcd 3.5 keeps the downgrade job: bucket `cluster`, key `downgrade`, JSON. */
 const DOWNGRADE_KEY = Buffer.from('downgrade');
@@ -120,4 +122,62 @@ function downgradeJob(server: EtcdServer): { enabled: boolean; targetVersion: st
   if (raw === undefined) return { enabled: false, targetVersion: '' };
   const info = JSON.parse(Buffer.from(raw).toString('utf8')) as { enabled?: boolean; 'target-version'?: string };
   return { enabled: info.enabled === true, targetVersion: info['target-version'] ?? '' };
+}
+
+/**
+ * The peer side of maintenance: etcd's `/members/hashkv` (a member's HashKV at the revision the
+ * leader asks for), and the periodic corruption check when `corruptCheckTimeMs` > 0. Returns
+ * the function that stops the check.
+ */
+export function serveMaintenancePeer(
+  peerHttp: HttpRouter,
+  server: EtcdServer,
+  corruptCheckTimeMs: number,
+  log: MemberLog,
+): () => void {
+  const text = (status: number, body: string) => ({
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+    body: `${body}\n`,
+  });
+  peerHttp.route(PEER_HASHKV_PATH, ['GET', 'POST'], (req) => {
+    if (req.headers['x-etcd-cluster-id'] !== server.clusterId.toString(16)) return text(412, 'clusterID mismatch');
+    let revision: number;
+    try {
+      const body = JSON.parse(req.body.length === 0 ? '{}' : req.body.toString('utf8')) as { revision?: unknown };
+      revision = Number(body.revision ?? 0);
+      if (!Number.isSafeInteger(revision)) throw new RangeError('revision');
+    } catch {
+      return text(400, 'error unmarshalling request');
+    }
+    try {
+      const h = server.store.hashKV(revision);
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-etcd-cluster-id': server.clusterId.toString(16) },
+        body: peerHashBody(server.memberId, server.clusterId, h),
+      };
+    } catch (err) {
+      return text(400, err instanceof Error ? err.message : String(err));
+    }
+  });
+  if (!(corruptCheckTimeMs > 0)) return () => {};
+  const monitor = new CorruptionMonitor(
+    {
+      memberId: server.memberId,
+      clusterId: server.clusterId,
+      leader: () => server.leader(),
+      members: () => server.members(),
+      hashKVAt: (revision) => {
+        const h = server.store.hashKV(revision);
+        return { hash: h.hash, revision: h.currentRevision, compactRevision: h.compactRevision };
+      },
+      linearizableReadNotify: () => server.linearizableReadNotify(),
+      proposeAlarm: (activate, alarm, memberId) => server.proposeAlarm(activate, alarm, memberId),
+    },
+    corruptCheckTimeMs,
+    log,
+  );
+  monitor.start();
+  return () => monitor.stop();
 }
