@@ -14,14 +14,14 @@ const [service = 'web', instanceId = `${hostname()}-${process.pid}`, address = '
 const client = new Client({ endpoints: process.env.ETCD_ENDPOINTS ?? '127.0.0.1:2379' });
 
 const registration = await client.register(service, instanceId, address, { ttl: 10 });
-console.log(`registered ${registration.key} = ${address} (lease ${registration.leaseId?.toString(16)})`);
-registration.on('lost', () => console.log('lease lost: registering again'));
-registration.on('registered', (lease: bigint) => console.log(`registered again with lease ${lease.toString(16)}`));
-
 const stop = async () => {
   await registration.close();
   console.log(`deregistered ${registration.key}`);
   client.close();
 };
+// Handlers first: whoever reads the line below may stop this process right away.
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
+registration.on('lost', () => console.log('lease lost: registering again'));
+registration.on('registered', (lease: bigint) => console.log(`registered again with lease ${lease.toString(16)}`));
+console.log(`registered ${registration.key} = ${address} (lease ${registration.leaseId?.toString(16)})`);
