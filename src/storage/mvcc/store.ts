@@ -73,6 +73,8 @@ export class Core {
   readonly backend: Backend;
   index: TreeIndex;
   currentRev: number;
+  /** The newest revision in the index: currentRev, or the next one while a transaction writes. */
+  indexRev: number;
   /** -1 until the first compaction, as in etcd. */
   compactMainRev: number;
   writing: WriteTxn | null;
@@ -85,6 +87,7 @@ export class Core {
     this.backend = backend;
     this.index = new TreeIndex();
     this.currentRev = 1;
+    this.indexRev = 1;
     this.compactMainRev = -1;
     this.writing = null;
     this.closed = false;
@@ -122,6 +125,17 @@ export class Core {
     let count = 0;
     const cur = this.cursor;
     this.index.seek(start, cur);
+    if (rev >= this.indexRev) {
+      // Reading the newest state: a key matches when it is alive, at its last revision.
+      for (let ki = this.index.next(cur); ki !== undefined; ki = this.index.next(cur)) {
+        if (endStr !== null && ki.key >= endStr) break;
+        const revs = ki.revs;
+        if (revs.length === 0) continue;
+        count++;
+        if (kvs.length < limit) kvs.push(this.readRevision(revs[revs.length - 2]!, revs[revs.length - 1]!, keysOnly));
+      }
+      return { kvs, count, rev: curRev };
+    }
     for (let ki = this.index.next(cur); ki !== undefined; ki = this.index.next(cur)) {
       if (endStr !== null && ki.key >= endStr) break;
       if (!ki.get(rev, hit)) continue;
@@ -227,6 +241,7 @@ export class WriteTxn {
     const encoded = encodeKeyValue(key, createRevision, version, lease, value);
     core.backend.put(Bucket.key, revisionKey(rev, sub, false), encoded);
     (existing ?? core.index.getOrCreate(id)).put(rev, sub);
+    core.indexRev = rev;
     const view = kvView.parse(encoded);
     this.events.push({
       type: 'put',
@@ -258,6 +273,7 @@ export class WriteTxn {
       const keyBytes = fromLatin1(ki.key);
       core.backend.put(Bucket.key, revisionKey(rev, sub, true), encodeKeyValue(keyBytes, 0, 0, 0n, EMPTY));
       ki.tombstone(rev, sub);
+      core.indexRev = rev;
       this.events.push({ type: 'delete', kv: deletedKeyValue(keyBytes, rev) });
     }
     return { deleted: doomed.length, prevKvs };
@@ -533,6 +549,7 @@ export class MvccStore {
     // The newest revisions may all have been compacted away (a delete at the compacted
     // revision): the current revision never goes below a compaction (etcd issue 17780).
     core.currentRev = Math.max(currentRev, core.compactMainRev, scheduled ?? 0);
+    core.indexRev = core.currentRev;
     if (leases !== null) for (const [key, lease] of leases) this.onRestoreLease!(fromLatin1(key), lease);
     if (scheduled !== null && scheduled > core.compactMainRev) this.schedule(scheduled);
   }
