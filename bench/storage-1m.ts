@@ -29,6 +29,16 @@ function report(what: string, value: string): void {
   console.log(`${what}: ${value}`);
 }
 
+/** Process CPU time (all threads: main, lmdb's write thread, GC) in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+/** "wall (CPU)" since the given readings. */
+function wallCpu(t0: number, c0: number): string {
+  return `${sec(performance.now() - t0)} (CPU ${sec(cpuMs() - c0)})`;
+}
+
 const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
 const sec = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 const rss = (): number => process.memoryUsage().rss;
@@ -93,6 +103,7 @@ async function main(): Promise<void> {
     let backend = Backend.open(dir);
     let store = MvccStore.open(backend);
     let t = performance.now();
+    let c = cpuMs();
     let meter = stallMeter();
     for (let i = 0; i < KEYS; i += PUTS_PER_TXN) {
       const w = store.write();
@@ -106,7 +117,7 @@ async function main(): Promise<void> {
     const loadStall = meter.stop();
     report(
       'load: time (committed and fsynced)',
-      `${sec(loadMs)}, ${Math.round(KEYS / (loadMs / 1000)).toLocaleString('en')} puts/s`,
+      `${wallCpu(t, c)}, ${Math.round(KEYS / (loadMs / 1000)).toLocaleString('en')} puts/s`,
     );
     report('load: longest event-loop stall', sec(loadStall));
     gc();
@@ -124,10 +135,11 @@ async function main(): Promise<void> {
     backend = Backend.open(dir);
     const openBackendMs = performance.now() - t;
     t = performance.now();
+    c = cpuMs();
     store = MvccStore.open(backend);
-    const rebuildMs = performance.now() - t;
+    const rebuild = wallCpu(t, c);
     report('reopen: Backend.open', sec(openBackendMs));
-    report('reopen: MvccStore.open (index rebuild)', `${sec(rebuildMs)}, revision ${store.rev()}`);
+    report('reopen: MvccStore.open (index rebuild)', `${rebuild}, revision ${store.rev()}`);
     gc();
     report(
       'reopen: RSS / heap used after GC (RSS includes the pages of the mapped data file)',
@@ -145,12 +157,12 @@ async function main(): Promise<void> {
     t = performance.now();
     const all = store.range(FROM_KEY, FROM_KEY, { countOnly: true });
     if (all.count !== KEYS) throw new Error(`count ${all.count}`);
-    report('range: count all keys', sec(performance.now() - t));
+    report('range: count all keys (current revision)', sec(performance.now() - t));
     t = performance.now();
     for (let i = 0; i < 100; i++) store.range(keyAt(rnd(KEYS)), FROM_KEY, { limit: 1000 });
     report(
       'range: 1000 keys from a random key, limit 1000',
-      `${((performance.now() - t) / 100).toFixed(2)} ms/op (count walks to the end)`,
+      `${((performance.now() - t) / 100).toFixed(2)} ms/op (the count walks to the last key)`,
     );
     t = performance.now();
     const prefix = store.range(new Uint8Array(Buffer.from('key/000')), new Uint8Array(Buffer.from('key/001')));
@@ -173,7 +185,7 @@ async function main(): Promise<void> {
     }
     await backend.forceCommit();
     report(
-      'write txn with one put (1M keys in the index)',
+      `write txn with one put (${KEYS.toLocaleString('en')} keys in the index)`,
       `${(((performance.now() - t) * 1000) / singles).toFixed(1)} µs/txn`,
     );
 
@@ -185,16 +197,24 @@ async function main(): Promise<void> {
       await yieldToLoop();
     }
     t = performance.now();
+    c = cpuMs();
     meter = stallMeter();
     await store.compact(store.rev()).done;
     report(
       'compact (index then backend, 1000 revisions per batch)',
-      `${sec(performance.now() - t)}, longest stall ${sec(meter.stop())}`,
+      `${wallCpu(t, c)}, longest stall ${sec(meter.stop())}`,
     );
 
     t = performance.now();
+    c = cpuMs();
     const h = store.hashKV(0);
-    report('hashKV (synchronous)', `${sec(performance.now() - t)} (hash ${h.hash})`);
+    report('hashKV (synchronous)', `${wallCpu(t, c)} (hash ${h.hash})`);
+    t = performance.now();
+    c = cpuMs();
+    meter = stallMeter();
+    const ha = await store.hashKVAsync(0);
+    if (ha.hash !== h.hash) throw new Error('hashKVAsync differs');
+    report('hashKVAsync (in slices)', `${wallCpu(t, c)}, longest stall ${sec(meter.stop())}`);
 
     // Online defragment with reads and writes going on.
     await backend.forceCommit();
@@ -240,15 +260,22 @@ async function main(): Promise<void> {
     // The ordered index alone: chunked sorted array against a flat sorted array.
     const keys: string[] = [];
     for (let i = 0; i < KEYS; i++) keys.push(Buffer.from(keyAt(i)).toString('latin1'));
+    const cur0 = new IndexCursor();
     const tree = new TreeIndex();
     t = performance.now();
+    c = cpuMs();
     for (const k of keys) tree.getOrCreate(k);
-    report('index: chunked, insert all keys in random order', sec(performance.now() - t));
+    report('index: chunked + map, insert all keys in random order', wallCpu(t, c));
     t = performance.now();
+    c = cpuMs();
     for (const k of keys) if (tree.get(k) === undefined) throw new Error('lost key');
-    report('index: chunked, look up all keys', sec(performance.now() - t));
+    report('index: look up all keys (map)', wallCpu(t, c));
     t = performance.now();
-    const cur = new IndexCursor();
+    c = cpuMs();
+    for (const k of keys) tree.seek(k, cur0);
+    report('index: seek all keys (binary search over the chunks)', wallCpu(t, c));
+    t = performance.now();
+    const cur = cur0;
     tree.seek('', cur);
     let walked = 0;
     while (tree.next(cur) !== undefined) walked++;
@@ -256,6 +283,7 @@ async function main(): Promise<void> {
     const flatCount = Math.min(KEYS, 200_000);
     const flat: KeyIndex[] = [];
     t = performance.now();
+    c = cpuMs();
     for (let i = 0; i < flatCount; i++) {
       const k = keys[i]!;
       let lo = 0;
@@ -269,7 +297,7 @@ async function main(): Promise<void> {
     }
     report(
       `index: one flat sorted array, insert ${flatCount.toLocaleString('en')} keys (cost grows with n²)`,
-      sec(performance.now() - t),
+      wallCpu(t, c),
     );
   } finally {
     rmSync(root, { recursive: true, force: true });
