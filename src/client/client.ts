@@ -169,7 +169,7 @@ export class Client extends ClientCore {
     options: { physical?: boolean } & CallOptions = {},
   ): Promise<{ header: ResponseHeader }> {
     const request = { revision: toInt64(revision, 'revision'), physical: options.physical === true };
-    const response = await this.call(KVService.Compact, request, { ...callOptions(options), idempotent: true });
+    const response = await this.call(KVService.Compact, request, { ...callOptions(options), idempotent: false });
     return { header: header(response.header) };
   }
 
@@ -217,7 +217,7 @@ export class Client extends ClientCore {
 
   /** Revokes a lease: its keys are deleted. */
   async revoke(id: bigint, options: CallOptions = {}): Promise<{ header: ResponseHeader }> {
-    const r = await this.call(LeaseService.LeaseRevoke, { ID: id }, { ...callOptions(options), idempotent: true });
+    const r = await this.call(LeaseService.LeaseRevoke, { ID: id }, { ...callOptions(options), idempotent: false });
     return { header: header(r.header) };
   }
 
