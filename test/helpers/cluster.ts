@@ -56,6 +56,8 @@ export interface ClusterOptions {
   token?: string;
   /** How long the start waits for each process to serve, then for a leader (default 30 s). */
   readyTimeoutMs?: number;
+  /** A compiled etcd-ts entry point (e.g. dist/bin/etcd-ts.js) run with plain node; default: bin/etcd-ts.ts through tsx. */
+  etcdTsEntry?: string;
 }
 
 /** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
@@ -112,6 +114,7 @@ export class ClusterMember {
   id = 0n;
   private readonly commonArgs: readonly string[];
   private readonly readyTimeoutMs: number;
+  private readonly etcdTsEntry: string | undefined;
   private clusterArgs: readonly string[] = [];
   private child: ChildProcess | undefined = undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -128,6 +131,7 @@ export class ClusterMember {
     proxy: PeerProxy | undefined;
     args: readonly string[];
     readyTimeoutMs: number;
+    etcdTsEntry: string | undefined;
   }) {
     this.kind = options.kind;
     this.name = options.name;
@@ -140,6 +144,7 @@ export class ClusterMember {
     this.proxy = options.proxy;
     this.peerUrl = options.proxy?.url ?? this.listenPeerUrl;
     this.readyTimeoutMs = options.readyTimeoutMs;
+    this.etcdTsEntry = options.etcdTsEntry;
     this.commonArgs = [
       `--name=${this.name}`,
       `--data-dir=${this.dataDir}`,
@@ -275,8 +280,9 @@ export class ClusterMember {
 
   private async launch(): Promise<void> {
     const args = [...this.commonArgs, ...this.clusterArgs];
-    const [command, argv] =
-      this.kind === MemberKind.ETCD ? ['etcd', args] : [process.execPath, ['--import', 'tsx', ETCD_TS_BIN, ...args]];
+    const etcdTs =
+      this.etcdTsEntry !== undefined ? [this.etcdTsEntry, ...args] : ['--import', 'tsx', ETCD_TS_BIN, ...args];
+    const [command, argv] = this.kind === MemberKind.ETCD ? ['etcd', args] : [process.execPath, etcdTs];
     const child = spawn(command, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.isPaused = false;
@@ -325,6 +331,7 @@ export class Cluster {
   private readonly args: readonly string[];
   private readonly proxied: boolean;
   private readonly readyTimeoutMs: number;
+  private readonly etcdTsEntry: string | undefined;
   private stopped = false;
 
   private constructor(options: ClusterOptions, root: string) {
@@ -334,12 +341,14 @@ export class Cluster {
     this.args = options.args ?? [];
     this.proxied = options.proxied ?? false;
     this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS_DEFAULT;
+    this.etcdTsEntry = options.etcdTsEntry;
   }
 
   /** Bootstraps `size` members and waits until they agree on a leader and serve linearizable reads. */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const kind = options.kind ?? MemberKind.ETCD_TS;
-    if (kind === MemberKind.ETCD_TS && !existsSync(ETCD_TS_BIN)) throw new Error(`${ETCD_TS_BIN} does not exist`);
+    const entry = options.etcdTsEntry ?? ETCD_TS_BIN;
+    if (kind === MemberKind.ETCD_TS && !existsSync(entry)) throw new Error(`${entry} does not exist`);
     const size = options.size ?? 3;
     if (!Number.isInteger(size) || size < 1) throw new Error(`a cluster needs at least one member, got ${size}`);
     const cluster = new Cluster(options, mkdtempSync(join(tmpdir(), `etcd-ts-cluster-${kind}-`)));
@@ -373,6 +382,7 @@ export class Cluster {
       proxy,
       args: [...this.args, ...args],
       readyTimeoutMs: this.readyTimeoutMs,
+      etcdTsEntry: this.etcdTsEntry,
     });
     this.members.push(member);
     return member;
