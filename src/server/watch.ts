@@ -33,6 +33,10 @@ const HISTORY_READ_EVENTS_FIRST = 16;
 export const SYNC_INTERVAL_MS = 100;
 /** Watchers one stream may hold (etcd has no limit; a bound keeps a client from exhausting memory). */
 export const WATCHERS_PER_STREAM_MAX = 100_000;
+/** What etcd allows on top of --max-request-bytes for gRPC framing (its grpcOverheadBytes). */
+export const GRPC_OVERHEAD_BYTES = 512 * 1024;
+/** About what a WatchResponse costs besides its events (header, watch id, flags). */
+const RESPONSE_OVERHEAD_BYTES = 64;
 /** etcd's default --experimental-watch-progress-notify-interval. */
 export const DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -42,13 +46,23 @@ export interface WatchSink {
 }
 
 export interface WatchHubOptions {
-  /** Responses larger than this are split into fragments for watchers that asked for it. */
+  /**
+   * The member's --max-request-bytes. A catch-up response holds about this much; a response to
+   * a watcher that asked for fragments is split when it reaches this plus GRPC_OVERHEAD_BYTES
+   * (the limit of etcd's watch server).
+   */
   maxResponseBytes: number;
   progressNotifyIntervalMs: number;
   header(revision: number): ResponseHeader;
 }
 
 const EMPTY = new Uint8Array(0);
+const SMALLEST_KEY = Uint8Array.of(0);
+
+/** An empty key is the smallest key, `\x00`, as in etcd. */
+function watchedKey(key: Uint8Array): Uint8Array {
+  return key.length === 0 ? SMALLEST_KEY : key;
+}
 const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 class Watcher {
@@ -71,7 +85,7 @@ class Watcher {
   constructor(id: bigint, stream: WatchStream, req: WatchCreateRequest, startRev: number) {
     this.id = id;
     this.stream = stream;
-    this.key = latin1(req.key);
+    this.key = latin1(watchedKey(req.key));
     if (req.rangeEnd.length === 0) this.end = undefined;
     else if (req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) this.end = null;
     else this.end = latin1(req.rangeEnd);
@@ -319,20 +333,20 @@ export class WatchHub {
         ? events.map((e) => this.toProtoEvent(e, w.prevKv))
         : events.map((e) => shared.event(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv)));
     w.sentSinceProgress = true;
-    const limit = this.opts.maxResponseBytes;
-    if (!w.fragment || approximateSize(protoEvents) <= limit) {
+    const limit = this.opts.maxResponseBytes + GRPC_OVERHEAD_BYTES;
+    if (!w.fragment || protoEvents.length < 2 || RESPONSE_OVERHEAD_BYTES + approximateSize(protoEvents) < limit) {
       w.stream.send(this.eventsResponse(w.id, rev, protoEvents, false, shared?.header));
       return;
     }
-    // Fragments: each response up to the limit; all but the last carry fragment = true.
+    // etcd's sendFragments: events are added while the response stays below the limit (each
+    // fragment holds at least one); all but the last fragment carry fragment = true.
     let start = 0;
     while (start < protoEvents.length) {
-      let size = 0;
+      let size = RESPONSE_OVERHEAD_BYTES;
       let end = start;
       while (end < protoEvents.length) {
-        const s = eventSize(protoEvents[end]!);
-        if (end > start && size + s > limit) break;
-        size += s;
+        size += eventSize(protoEvents[end]!);
+        if (end > start && size >= limit) break;
         end++;
       }
       w.stream.send(
@@ -479,13 +493,14 @@ export class WatchStream {
     // Watch id 0 asks the server to choose one (clientv3.AutoWatchID).
     let id = req.watchId;
     let reason = '';
-    if (id <= 0n) id = this.allocateId();
+    // etcd checks the range before it allocates an id: a refused watch uses none.
+    const fromKey = req.rangeEnd.length === 1 && req.rangeEnd[0] === 0;
+    if (req.rangeEnd.length > 0 && !fromKey && Buffer.compare(watchedKey(req.key), req.rangeEnd) >= 0) {
+      reason = 'mvcc: watcher range is empty';
+    } else if (id <= 0n) id = this.allocateId();
     else if (this.watchers.has(id)) reason = 'mvcc: duplicate watch ID provided on the WatchStream';
     if (reason === '' && this.watchers.size >= WATCHERS_PER_STREAM_MAX)
       reason = 'etcdserver: too many watchers on one stream';
-    if (reason === '' && req.rangeEnd.length > 0 && !(req.rangeEnd.length === 1 && req.rangeEnd[0] === 0)) {
-      if (Buffer.compare(req.key, req.rangeEnd) >= 0) reason = 'mvcc: watcher range is invalid';
-    }
     const createdResponse: WatchResponse = {
       header: this.hub.header(rev),
       watchId: reason === '' ? id : -1n,
