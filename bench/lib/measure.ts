@@ -32,7 +32,7 @@ import {
   toolCommand,
   VALUE_SIZE_BYTES,
 } from './scenarios.ts';
-import { freePorts, RunningServer, type ServerCommand } from './server.ts';
+import { freePorts, NotReadyError, RunningServer, type ServerCommand } from './server.ts';
 import { runTool } from './tool.ts';
 
 export const SEED_CONCURRENCY = 32;
@@ -69,25 +69,44 @@ async function snapshot(pid: number): Promise<Snapshot> {
   };
 }
 
+/**
+ * A failure that says more about the host than about the server (a start or a tool run that
+ * timed out while the server was alive); the run is tried once more.
+ */
+class RetryableError extends Error {
+  override readonly name = 'RetryableError';
+}
+
+export const ATTEMPTS_MAX = 2;
+
 export async function measureRun(
   ctx: MeasureContext,
   scenario: Scenario,
   target: Target,
   run: number,
 ): Promise<RunResult> {
-  const result = emptyResult(ctx, scenario, target, run);
-  const dir = await mkdtemp(join(ctx.config.tmpDir, `etcd-bench-${target.kind}-`));
-  liveTempDirs.add(dir);
-  try {
-    await measureInDir(ctx, scenario, target, dir, result);
-  } catch (err) {
-    result.status = RunStatus.na;
-    result.error = (err as Error).message;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-    liveTempDirs.delete(dir);
+  let firstError: string | null = null;
+  for (let attempt = 1; ; attempt++) {
+    const result = emptyResult(ctx, scenario, target, run);
+    result.attempts = attempt;
+    result.firstAttemptError = firstError;
+    const dir = await mkdtemp(join(ctx.config.tmpDir, `etcd-bench-${target.kind}-`));
+    liveTempDirs.add(dir);
+    let retry = false;
+    try {
+      await measureInDir(ctx, scenario, target, dir, result);
+    } catch (err) {
+      result.status = RunStatus.na;
+      result.error = (err as Error).message;
+      retry = err instanceof RetryableError && attempt < ATTEMPTS_MAX;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      liveTempDirs.delete(dir);
+    }
+    if (!retry) return result;
+    firstError = result.error;
+    console.log(`#   ${scenario.name} ${target.label}: ${(result.error ?? '').split('\n')[0]}; trying once more`);
   }
-  return result;
 }
 
 async function measureInDir(
@@ -105,7 +124,8 @@ async function measureInDir(
   try {
     server = await RunningServer.start(target.kind, ctx.server, dataDir, ports, logPath);
   } catch (err) {
-    throw new Error(`server did not start: ${(err as Error).message}`);
+    const message = `server did not start: ${(err as Error).message}`;
+    throw err instanceof NotReadyError ? new RetryableError(message) : new Error(message);
   }
   try {
     result.serverReadyMs = server.readyMs;
@@ -135,7 +155,9 @@ async function measureInDir(
     result.serverPeakRssBytes = mem.peakRssBytes;
 
     if (tool.timedOut) {
-      throw new Error(`the benchmark tool did not finish within ${(tool.wallMs / 1000).toFixed(0)} s (killed)`);
+      throw new RetryableError(
+        `the benchmark tool did not finish within ${(tool.wallMs / 1000).toFixed(0)} s (killed)`,
+      );
     }
     const summary = parseToolOutput(tool.stdout);
     if (tool.exitCode !== 0 || summary === null) {
@@ -337,6 +359,8 @@ function emptyResult(ctx: MeasureContext, scenario: Scenario, target: Target, ru
     otherPct: null,
     quietWaitS: 0,
     quiet: true,
+    attempts: 1,
+    firstAttemptError: null,
     load: null,
   };
 }

@@ -162,6 +162,12 @@ export function problemNotes(file: ResultsFile): string[] {
         );
       }
       if (loadErr.length > 0) notes.push(`${t.label}, ${s}: ${oneLine(loadErr[0]?.load?.error ?? '')}`);
+      const redone = runs.filter((r) => r.attempts > 1);
+      if (redone.length > 0) {
+        notes.push(
+          `${t.label}, ${s}: ${redone.length} of ${runs.length} runs redone after: ${oneLine(redone[0]?.firstAttemptError ?? '')}`,
+        );
+      }
     }
   }
   return notes;
@@ -223,7 +229,7 @@ export function renderSection(file: ResultsFile, resultsPath: string): string {
     );
   }
   const notes = problemNotes(file);
-  if (notes.length > 0) out.push('Not measured or with errors:', '', ...notes.map((n) => `- ${n}`), '');
+  if (notes.length > 0) out.push('Not measured, with errors, or redone:', '', ...notes.map((n) => `- ${n}`), '');
   return out.join('\n');
 }
 

@@ -74,6 +74,9 @@ export interface RunResult {
   /** How long the harness waited for a quiet host, and whether it was quiet. */
   quietWaitS: number;
   quiet: boolean;
+  /** 2 when the first attempt failed in a way that points at the host (timeouts) and was redone. */
+  attempts: number;
+  firstAttemptError: string | null;
   load: LoadMetrics | null;
 }
 
