@@ -29,6 +29,12 @@ export const FREELIST_PAGE = 2;
 export const FIRST_BODY_PAGE = 3;
 /** Pages are collected into output chunks of this size. */
 const OUTPUT_CHUNK_BYTES = 1024 * 1024;
+/**
+ * bbolt's minKeysPerPage: a page is full only once it holds two elements (it then takes
+ * overflow pages if need be). With one, keys larger than half a page would make every branch
+ * page a chain of one child and the tree as deep as it has keys.
+ */
+const KEYS_PER_PAGE_MIN = 2;
 /** meta 0 carries this transaction id, meta 1 one less (as bbolt's Tx.WriteTo writes them). */
 const TXID_DEFAULT = 2n;
 
@@ -100,8 +106,8 @@ class Level {
 
 /**
  * Builds one B+tree bottom up from elements in key order: a page is written as soon as the next
- * element would not fit (a page holding a single element larger than a page gets overflow
- * pages), and its first key and id go up into the level above. Branch keys are the first keys
+ * element would not fit and it holds at least two (a page with more than a page's worth of
+ * bytes gets overflow pages), and its first key and id go up into the level above. Branch keys are the first keys
  * of their children, as bbolt writes them.
  */
 class TreeBuilder {
@@ -115,7 +121,7 @@ class TreeBuilder {
   addLeaf(flags: number, key: Uint8Array, value: Uint8Array): void {
     const leaf = this.levels[0]!;
     const size = LEAF_ELEMENT_BYTES + key.length + value.length;
-    if (leaf.keys.length > 0 && leaf.bytes + size > PAGE_SIZE) this.writeLevel(0);
+    if (leaf.keys.length >= KEYS_PER_PAGE_MIN && leaf.bytes + size > PAGE_SIZE) this.writeLevel(0);
     leaf.keys.push(key);
     leaf.values.push(value);
     leaf.flags.push(flags);
@@ -135,7 +141,7 @@ class TreeBuilder {
     if (depth === this.levels.length) this.levels.push(new Level());
     const level = this.levels[depth]!;
     const size = BRANCH_ELEMENT_BYTES + key.length;
-    if (level.keys.length > 0 && level.bytes + size > PAGE_SIZE) this.writeLevel(depth);
+    if (level.keys.length >= KEYS_PER_PAGE_MIN && level.bytes + size > PAGE_SIZE) this.writeLevel(depth);
     level.keys.push(key);
     level.children.push(child);
     level.bytes += size;
