@@ -137,11 +137,19 @@ export class Lessor {
     }
   }
 
-  /** Leader only: renews a lease; returns its TTL, or 0 when it does not exist. */
+  /**
+   * Leader only: renews a lease; returns its TTL, or 0 when it does not exist or has expired.
+   * An expired lease is not renewed even before its revoke applies (etcd waits for the revoke
+   * and answers not found): a late keep-alive must not promise a lease that is being revoked.
+   */
   renew(id: bigint): number {
     const lease = this.leases.get(id);
     if (lease === undefined) return 0;
-    if (this.primary) lease.expiryMs = this.now() + lease.ttlSec * 1000;
+    if (this.primary) {
+      const now = this.now();
+      if (lease.expiryMs !== 0 && lease.expiryMs <= now) return 0;
+      lease.expiryMs = now + lease.ttlSec * 1000;
+    }
     return lease.ttlSec;
   }
 
