@@ -265,7 +265,11 @@ async function main(): Promise<void> {
     t = performance.now();
     c = cpuMs();
     for (const k of keys) tree.getOrCreate(k);
-    report('index: chunked + map, insert all keys in random order', wallCpu(t, c));
+    report('index: create all keys in random order (map + list of new keys)', wallCpu(t, c));
+    t = performance.now();
+    c = cpuMs();
+    tree.seek('', cur0);
+    report('index: first seek (sorts the new keys into the chunks)', wallCpu(t, c));
     t = performance.now();
     c = cpuMs();
     for (const k of keys) if (tree.get(k) === undefined) throw new Error('lost key');
@@ -274,6 +278,14 @@ async function main(): Promise<void> {
     c = cpuMs();
     for (const k of keys) tree.seek(k, cur0);
     report('index: seek all keys (binary search over the chunks)', wallCpu(t, c));
+    const mixed = new TreeIndex();
+    t = performance.now();
+    c = cpuMs();
+    for (let i = 0; i < keys.length; i++) {
+      mixed.getOrCreate(keys[i]!);
+      if (i % 10 === 9) mixed.seek(keys[i]!, cur0);
+    }
+    report('index: create all keys with a seek after every 10 (one by one into the chunks)', wallCpu(t, c));
     t = performance.now();
     const cur = cur0;
     tree.seek('', cur);

@@ -257,7 +257,7 @@ describe('key index (etcd keyIndex)', () => {
 });
 
 describe('tree index', () => {
-  test('agrees with a sorted array through inserts, deletes, seeks and chunk splits', () => {
+  test('agrees with a sorted set through bursts of inserts, deletes and seeks', () => {
     const tree = new TreeIndex();
     const model = new Set<string>();
     let seed = 11;
@@ -265,38 +265,48 @@ describe('tree index', () => {
       seed = (seed * 48271) % 2147483647;
       return seed % n;
     };
-    for (let i = 0; i < 6000; i++) {
-      const key = `k${rnd(4000).toString(36)}${i % 3 === 0 ? '\x00' : ''}`;
-      if (rnd(5) === 0) {
-        assert.equal(tree.delete(key), model.delete(key));
-      } else {
-        const ki = tree.getOrCreate(key);
-        assert.equal(ki.key, key);
-        model.add(key);
+    const cur = new IndexCursor();
+    const walk = (): string[] => {
+      tree.seek('', cur);
+      const out: string[] = [];
+      for (let ki = tree.next(cur); ki !== undefined; ki = tree.next(cur)) out.push(ki.key);
+      return out;
+    };
+    const probe = (sorted: string[]): void => {
+      const key = `k${rnd(6000).toString(36)}`;
+      const lo = sorted.findIndex((k) => k >= key);
+      tree.seek(key, cur);
+      assert.equal(tree.next(cur)?.key, lo < 0 ? undefined : sorted[lo], `seek ${key}`);
+      const gt = sorted.findIndex((k) => k > key);
+      tree.seek(key, cur, true);
+      assert.equal(tree.next(cur)?.key, gt < 0 ? undefined : sorted[gt], `seek after ${key}`);
+    };
+    for (let round = 0; round < 60; round++) {
+      // Bursts of every size: a few new keys (inserted one by one at the next seek) or many
+      // (merged by rebuilding the chunks).
+      const burst = rnd(3) === 0 ? 1 + rnd(3000) : 1 + rnd(20);
+      for (let i = 0; i < burst; i++) {
+        const key = `k${rnd(6000).toString(36)}${i % 3 === 0 ? '\x00' : ''}`;
+        if (rnd(6) === 0) assert.equal(tree.delete(key), model.delete(key));
+        else {
+          assert.equal(tree.getOrCreate(key).key, key);
+          model.add(key);
+        }
+        assert.equal(tree.get(key) !== undefined, model.has(key));
       }
+      const sorted = [...model].sort();
+      assert.equal(tree.size, sorted.length);
+      if (round % 10 === 0) assert.deepEqual(walk(), sorted);
+      for (let i = 0; i < 5; i++) probe(sorted);
     }
     const sorted = [...model].sort();
-    assert.equal(tree.size, sorted.length);
-    const cur = new IndexCursor();
-    tree.seek('', cur);
-    const walked: string[] = [];
-    for (let ki = tree.next(cur); ki !== undefined; ki = tree.next(cur)) walked.push(ki.key);
-    assert.deepEqual(walked, sorted);
-    for (let i = 0; i < 200; i++) {
-      const probe = `k${rnd(4000).toString(36)}`;
-      const lo = sorted.findIndex((k) => k >= probe);
-      tree.seek(probe, cur);
-      assert.equal(tree.next(cur)?.key, lo < 0 ? undefined : sorted[lo]);
-      const gt = sorted.findIndex((k) => k > probe);
-      tree.seek(probe, cur, true);
-      assert.equal(tree.next(cur)?.key, gt < 0 ? undefined : sorted[gt]);
-      assert.equal(tree.get(probe) !== undefined, model.has(probe));
-    }
+    assert.deepEqual(walk(), sorted);
     const rebuilt = TreeIndex.fromSorted(sorted.map((k) => new KeyIndex(k)));
     rebuilt.seek('', cur);
     const again: string[] = [];
     for (let ki = rebuilt.next(cur); ki !== undefined; ki = rebuilt.next(cur)) again.push(ki.key);
     assert.deepEqual(again, sorted);
+    assert.throws(() => TreeIndex.fromSorted([new KeyIndex('b'), new KeyIndex('a')]), /not sorted/);
   });
 });
 
