@@ -1069,7 +1069,9 @@ export class EtcdServer {
           clientURLs: string[];
         };
         this.membership.setAttributes(BigInt(attrs.id), attrs.name, attrs.clientURLs);
-        this.onMembershipChange(this.membership.list());
+        // members(), not the applied list: a member whose addition is in the log but not yet
+        // applied must stay a transport peer (dropping it would answer its streams 410 Gone).
+        this.onMembershipChange(this.members());
         return { header: this.header() };
       }
       case RequestKind.Alarm:
