@@ -1,0 +1,384 @@
+/**
+ * Put throughput of a 3-member etcd-ts cluster beside a 3-member real etcd on the same machine,
+ * through etcd's own benchmark tool (tools/benchmark 3.4.23), with the put scenarios of the
+ * shared bench.sh: put_seq_c1 and put_rand_c100, each once with the tool's connections spread
+ * over the three members (followers forward to the leader) and once with `--target-leader`.
+ *
+ *   node --import tsx bench/cluster-put.ts          # about 10 min
+ *   RUNS=1 SCALE=0.2 node --import tsx bench/cluster-put.ts
+ *
+ * RUNS (default 3), SCALE (multiplies request totals, default 1), TARGETS (default
+ * `etcd,etcd-ts`; ratios are against the first), QUIET_MAX_WAIT (s, default 20), QUIET_BUSY
+ * (%, default 15), README (1: write the "3-member cluster" section of bench/README.md, 0: do not;
+ * default 1 for etcd,etcd-ts), BENCH_TOOL (the tool's path); FROM_RESULTS=1 only rewrites the
+ * README section from bench/cluster-put.results.json.
+ *
+ * Each (run, scenario, mode, server) gets a fresh cluster on loopback (test/helpers/cluster.ts)
+ * with fresh data dirs; servers alternate, so a burst of foreign load hits both sides alike more
+ * often than not. etcd-ts runs from a private compiled build (npm run build into
+ * node_modules/.cache/etcd-ts-cluster-bench/dist), the real etcd is /usr/bin/etcd. Every run's
+ * numbers go to bench/cluster-put.results.json. Not part of npm test.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
+import { defaultToolPath } from './lib/config.ts';
+import { parseEtcdVersion, parseToolOutput } from './lib/parse.ts';
+import { readCpuSeconds, waitQuiet } from './lib/procfs.ts';
+import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const BUILD_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-cluster-bench', 'dist');
+const ETCD_TS_ENTRY = join(BUILD_DIR, 'bin', 'etcd-ts.js');
+const RESULTS_FILE = join(REPO_ROOT, 'bench', 'cluster-put.results.json');
+const README = join(REPO_ROOT, 'bench', 'README.md');
+const SECTION_HEADING = '## 3-member cluster';
+const TOOL_TIMEOUT_MS = 300_000;
+const RUNS_MAX = 20;
+
+interface Scenario {
+  name: string;
+  /** The tool's command and flags after the global ones, for a request total scaled by `n`. */
+  args(n: (total: number) => string): string[];
+}
+
+/** The flags of /work/shared/bench/bench.sh for these two scenarios. */
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'put_seq_c1',
+    args: (n) => [
+      '--conns',
+      '1',
+      '--clients',
+      '1',
+      'put',
+      '--total',
+      n(4000),
+      '--val-size',
+      '256',
+      '--sequential-keys',
+      '--key-space-size',
+      '100000',
+    ],
+  },
+  {
+    name: 'put_rand_c100',
+    args: (n) => [
+      '--conns',
+      '10',
+      '--clients',
+      '100',
+      'put',
+      '--total',
+      n(60000),
+      '--val-size',
+      '256',
+      '--key-space-size',
+      '100000',
+    ],
+  },
+];
+
+const Mode = { SPREAD: 'all members', LEADER: '--target-leader' } as const;
+type Mode = (typeof Mode)[keyof typeof Mode];
+
+interface Measurement {
+  run: number;
+  scenario: string;
+  mode: Mode;
+  server: MemberKind;
+  opsPerSec: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  errors: number;
+  /** CPU time of the three members during the tool's run, per successful request. */
+  serverCpuUsPerOp: number | null;
+  quiet: boolean;
+  error?: string;
+}
+
+function intEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new Error(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
+  return v;
+}
+
+function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number, got ${raw}`);
+  return v;
+}
+
+function targetsEnv(): MemberKind[] {
+  const raw = process.env.TARGETS ?? 'etcd,etcd-ts';
+  const out = raw.split(',').map((s) => s.trim());
+  for (const t of out) {
+    if (t !== MemberKind.ETCD && t !== MemberKind.ETCD_TS)
+      throw new Error(`TARGETS: unknown server ${JSON.stringify(t)}`);
+  }
+  if (out.length === 0) throw new Error('TARGETS is empty');
+  return out as MemberKind[];
+}
+
+function buildEtcdTs(): void {
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  console.log(`# npm run build -- --outDir ${relative(REPO_ROOT, BUILD_DIR)}`);
+  const r = spawnSync('npm', ['run', 'build', '--', '--outDir', BUILD_DIR], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (!existsSync(ETCD_TS_ENTRY))
+    throw new Error(`npm run build (exit ${r.status ?? r.signal}) did not write ${ETCD_TS_ENTRY}`);
+  if (r.status !== 0) console.error(`# npm run build exited ${r.status}; measuring the JavaScript it emitted`);
+}
+
+async function measure(
+  tool: string,
+  server: MemberKind,
+  scenario: Scenario,
+  mode: Mode,
+  run: number,
+  scale: number,
+  quietMaxWaitMs: number,
+  quietBusyPct: number,
+): Promise<Measurement> {
+  const base: Measurement = {
+    run,
+    scenario: scenario.name,
+    mode,
+    server,
+    opsPerSec: null,
+    p50Ms: null,
+    p99Ms: null,
+    errors: 0,
+    serverCpuUsPerOp: null,
+    quiet: false,
+  };
+  let cluster: Cluster | undefined;
+  try {
+    cluster = await Cluster.start({ size: 3, kind: server, etcdTsEntry: ETCD_TS_ENTRY });
+    const quiet = await waitQuiet(quietMaxWaitMs, quietBusyPct);
+    const pids = cluster.members.map((m) => m.pid!);
+    const cpuBefore = await Promise.all(pids.map((p) => readCpuSeconds(p)));
+    const n = (total: number) => String(Math.max(1, Math.round(total * scale)));
+    const args = [
+      `--endpoints=${cluster.endpoints()}`,
+      ...(mode === Mode.LEADER ? ['--target-leader'] : []),
+      ...scenario.args(n),
+    ];
+    const result = await runTool(tool, args, TOOL_TIMEOUT_MS);
+    const cpuAfter = await Promise.all(pids.map((p) => readCpuSeconds(p)));
+    const summary = parseToolOutput(result.stdout);
+    if (summary === null) {
+      return {
+        ...base,
+        quiet: quiet.quiet,
+        error: `no summary (exit ${result.exitCode}): ${result.stderr.slice(-300)}`,
+      };
+    }
+    const cpuS = cpuAfter.reduce((s, v, i) => s + v - cpuBefore[i]!, 0);
+    return {
+      ...base,
+      opsPerSec: summary.opsPerSec,
+      p50Ms: summary.p50Ms,
+      p99Ms: summary.p99Ms,
+      errors: summary.errors,
+      serverCpuUsPerOp: summary.ops > 0 ? (cpuS * 1e6) / summary.ops : null,
+      quiet: quiet.quiet,
+    };
+  } catch (err) {
+    return { ...base, error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const fmt = (v: number | null, digits = 3): string =>
+  v === null ? '–' : v >= 100 ? Math.round(v).toLocaleString('en-US') : Number(v.toPrecision(digits)).toString();
+
+function table(results: readonly Measurement[], targets: readonly MemberKind[]): string {
+  const [first, second] = targets;
+  const pick = (server: MemberKind, scenario: string, mode: Mode, f: (m: Measurement) => number | null) =>
+    median(
+      results
+        .filter((r) => r.server === server && r.scenario === scenario && r.mode === mode)
+        .map(f)
+        .filter((v): v is number => v !== null),
+    );
+  const lines = [
+    second === undefined
+      ? `| scenario | connections | ops/s ${first} | p50 ms | p99 ms | server CPU µs/op |`
+      : `| scenario | connections | ops/s ${first} | ops/s ${second} | ops/s ratio | p50 ms ${first} | p50 ms ${second} | p99 ms ${first} | p99 ms ${second} | server CPU µs/op ${first} | server CPU µs/op ${second} |`,
+    second === undefined ? '|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const scenario of SCENARIOS) {
+    for (const mode of [Mode.SPREAD, Mode.LEADER]) {
+      const col = (server: MemberKind, f: (m: Measurement) => number | null) => pick(server, scenario.name, mode, f);
+      const ops = (s: MemberKind) => col(s, (m) => m.opsPerSec);
+      const p50 = (s: MemberKind) => col(s, (m) => m.p50Ms);
+      const p99 = (s: MemberKind) => col(s, (m) => m.p99Ms);
+      const cpu = (s: MemberKind) => col(s, (m) => m.serverCpuUsPerOp);
+      if (second === undefined) {
+        lines.push(
+          `| ${scenario.name} | ${mode} | ${fmt(ops(first!))} | ${fmt(p50(first!))} | ${fmt(p99(first!))} | ${fmt(cpu(first!))} |`,
+        );
+        continue;
+      }
+      const a = ops(first!);
+      const b = ops(second);
+      const ratio = a !== null && b !== null && a > 0 ? (b / a).toFixed(2) : '–';
+      lines.push(
+        `| ${scenario.name} | ${mode} | ${fmt(a)} | ${fmt(b)} | ${ratio} | ${fmt(p50(first!))} | ${fmt(p50(second))} | ` +
+          `${fmt(p99(first!))} | ${fmt(p99(second))} | ${fmt(cpu(first!))} | ${fmt(cpu(second))} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+function commitDescription(): string {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'bin'], { cwd: REPO_ROOT, encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((l) => l.trim() !== '').length;
+  return dirty > 0 ? `${head} + ${dirty} uncommitted files in src/ and bin/` : head;
+}
+
+function section(results: readonly Measurement[], targets: readonly MemberKind[], runs: number, scale: number): string {
+  const etcdVersion = parseEtcdVersion(spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout) ?? 'unknown';
+  const failed = results.filter((r) => r.error !== undefined);
+  const noisy = results.filter((r) => !r.quiet).length;
+  const date = new Date().toISOString();
+  return [
+    SECTION_HEADING,
+    '',
+    "Put throughput of three members on one machine, etcd-ts beside the real etcd, through etcd's",
+    'benchmark tool with the put scenarios of the shared `bench.sh`: `put_seq_c1` (1 connection,',
+    '1 client, sequential keys, 4 000 puts) and `put_rand_c100` (10 connections, 100 clients,',
+    "random keys, 60 000 puts), each with the tool's connections spread over the three members",
+    '("all members": a put sent to a follower is forwarded to the leader) and with',
+    '`--target-leader` (every connection to the leader). Run with',
+    '`node --import tsx bench/cluster-put.ts` (`bench/cluster-put.ts`: variables, method); every',
+    "run's numbers are in `bench/cluster-put.results.json`. Not part of `npm test`.",
+    '',
+    `- Generated ${date.slice(0, 10)}; ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores shared with other work, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; etcd ${etcdVersion}; etcd-ts at ${commitDescription()}.`,
+    `- ${runs} run(s) per row and server, each on a fresh 3-member cluster (fresh data dirs), servers alternating; SCALE=${scale}. Medians over the runs.`,
+    '- Ratio = etcd-ts / etcd ops/s (above 1: etcd-ts is faster). Server CPU = CPU time of the three member processes during the run, per put.',
+    `- ${noisy} of ${results.length} runs started on a host that was not quiet (other work above the threshold): read ratios, not absolute numbers.`,
+    '',
+    table(results, targets),
+    '',
+    ...(failed.length > 0
+      ? [
+          'Runs with errors:',
+          '',
+          ...failed.map((f) => `- ${f.server}, ${f.scenario}, ${f.mode}, run ${f.run}: ${f.error}`),
+          '',
+        ]
+      : []),
+    '### Linearizability under faults, for longer',
+    '',
+    '`bench/linearizability.ts` runs the workload of `test/robustness/linearizability.test.ts` for',
+    'minutes instead of seconds: 8 clients doing puts, linearizable gets, deletes and',
+    'compare-and-swaps on 6 keys against any member of a fresh 3-member cluster, while members are',
+    'killed (SIGKILL) and restarted, paused (SIGSTOP) and cut off from their peers, one at a time;',
+    'then every key is read on every member and the history is checked (per-key linearizability,',
+    'writes of unknown outcome allowed to take effect or not; revisions unique, stable and',
+    'monotonic in real time). It prints the faults, the number of operations checked, and exits 1',
+    'with the failing operations on a violation.',
+    '',
+    '```',
+    'node --import tsx bench/linearizability.ts                       # 5 minutes',
+    'DURATION_S=1800 CLIENTS=16 KEYS=4 SEED=42 node --import tsx bench/linearizability.ts',
+    'SERVER=etcd DURATION_S=60 node --import tsx bench/linearizability.ts   # the harness against the real etcd',
+    '```',
+    '',
+  ].join('\n');
+}
+
+/** Replaces the section (from its heading to the next `## ` heading) or appends it. */
+function writeSection(text: string): void {
+  const readme = readFileSync(README, 'utf8');
+  const start = readme.indexOf(`\n${SECTION_HEADING}\n`);
+  let out: string;
+  if (start < 0) {
+    out = `${readme.trimEnd()}\n\n${text.trimEnd()}\n`;
+  } else {
+    const next = readme.indexOf('\n## ', start + SECTION_HEADING.length + 1);
+    const rest = next < 0 ? '' : readme.slice(next);
+    out = `${readme.slice(0, start + 1)}${text.trimEnd()}\n${rest}`;
+  }
+  writeFileSync(README, out);
+}
+
+async function main(): Promise<void> {
+  if (process.env.FROM_RESULTS === '1') {
+    // Rewrites the README section from the last results file, measuring nothing.
+    const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as {
+      runs: number;
+      scale: number;
+      targets: MemberKind[];
+      results: Measurement[];
+    };
+    writeSection(section(saved.results, saved.targets, saved.runs, saved.scale));
+    console.log(
+      `# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)} from ${relative(REPO_ROOT, RESULTS_FILE)}`,
+    );
+    return;
+  }
+  const runs = intEnv('RUNS', 3, 1, RUNS_MAX);
+  const scale = numberEnv('SCALE', 1);
+  const targets = targetsEnv();
+  const quietMaxWaitMs = intEnv('QUIET_MAX_WAIT', 20, 0, 600) * 1000;
+  const quietBusyPct = intEnv('QUIET_BUSY', 15, 1, 100);
+  const writeReadme =
+    process.env.README === undefined ? targets.join(',') === 'etcd,etcd-ts' : process.env.README === '1';
+  const tool = process.env.BENCH_TOOL ?? defaultToolPath(process.env);
+  ensureBenchmarkTool(tool);
+  if (targets.includes(MemberKind.ETCD_TS)) buildEtcdTs();
+
+  const results: Measurement[] = [];
+  for (let run = 1; run <= runs; run++) {
+    for (const scenario of SCENARIOS) {
+      for (const mode of [Mode.SPREAD, Mode.LEADER]) {
+        for (const server of targets) {
+          const m = await measure(tool, server, scenario, mode, run, scale, quietMaxWaitMs, quietBusyPct);
+          results.push(m);
+          console.log(
+            `run ${run} ${scenario.name} (${mode}) ${server}: ` +
+              (m.error !== undefined
+                ? `error: ${m.error}`
+                : `${fmt(m.opsPerSec)} ops/s, p50 ${fmt(m.p50Ms)} ms, p99 ${fmt(m.p99Ms)} ms, ` +
+                  `${fmt(m.serverCpuUsPerOp)} µs CPU/op, ${m.errors} errors${m.quiet ? '' : ' (host not quiet)'}`),
+          );
+          writeFileSync(RESULTS_FILE, `${JSON.stringify({ runs, scale, targets, results }, null, 2)}\n`);
+        }
+      }
+    }
+  }
+  console.log(`\n${table(results, targets)}\n`);
+  if (writeReadme) {
+    writeSection(section(results, targets, runs, scale));
+    console.log(`# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exitCode = 1;
+});
