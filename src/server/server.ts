@@ -125,6 +125,9 @@ export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 const LEASE_CHECK_INTERVAL_MS = 500;
 /** How stale the backend size used by the quota check may be. */
 const QUOTA_SIZE_REFRESH_MS = 100;
+/** etcd's quota costs: a put counts this much besides its key and value, a lease grant this much. */
+const KV_QUOTA_OVERHEAD_BYTES = 256;
+const LEASE_QUOTA_OVERHEAD_BYTES = 64;
 /** A read index not answered within this long is asked again (etcd's readIndexRetryTime). */
 const READ_INDEX_RETRY_MS = 500;
 /** MoveLeader gives up after this many election timeouts. */
@@ -295,6 +298,12 @@ export class EtcdServer {
   private leaderId = 0n;
   /** Active alarms, as etcd's alarm store keeps them: alarm type -> members that raised it. */
   private readonly alarms = new Map<number, Set<bigint>>();
+  /**
+   * etcd's applier in force: an alarm type's first activation switches to the capped (NOSPACE)
+   * or corrupt (CORRUPT) applier, its last deactivation back to the plain one; a restart picks
+   * capped, then corrupt, from the stored alarms.
+   */
+  private alarmApplier: 'plain' | 'capped' | 'corrupt' = 'plain';
   lessor: Lessor;
   readonly watchHub: WatchHub;
   /** What the member counts as it runs (leader changes, failed proposals, fsync and commit times). */
@@ -718,7 +727,7 @@ export class EtcdServer {
     if (req.TTL > BigInt(MAX_LEASE_TTL_SEC)) throw new ServerError(ServerErrorCode.LeaseTTLTooLarge);
     // etcd chooses a positive 63-bit id from the request id generator when the client gives none.
     const request = req.ID === 0n ? { ...req, ID: this.ids.id() & 0x7fff_ffff_ffff_ffffn } : req;
-    this.checkQuota(0);
+    this.checkQuota(LEASE_QUOTA_OVERHEAD_BYTES);
     return this.propose<LeaseGrantResponse>(
       RequestKind.LeaseGrant,
       request,
@@ -829,7 +838,7 @@ export class EtcdServer {
 
   async put(req: PutRequest, wire?: Uint8Array): Promise<PutResponse> {
     checkPut(req);
-    this.checkQuota(req.value.length + req.key.length);
+    this.checkQuota(putQuotaCost(req));
     return this.propose<PutResponse>(RequestKind.Put, req, wire ?? PutRequestCodec.encode(req).finish());
   }
 
@@ -850,7 +859,7 @@ export class EtcdServer {
       this.fillHeader(resp.header);
       return resp;
     }
-    this.checkQuota(wire?.length ?? 0);
+    this.checkQuota(txnQuotaCost(req));
     return this.propose<TxnResponse>(RequestKind.Txn, req, wire ?? TxnRequestCodec.encode(req).finish());
   }
 
@@ -1391,10 +1400,14 @@ export class EtcdServer {
   // -------------------------------------------------------------------------------------------
   // Quota and alarms
 
+  /**
+   * etcd's quota check before proposing: the backend's size only (an active alarm acts at
+   * apply); a request that adds nothing (a transaction without puts) always passes.
+   */
   private checkQuota(costBytes: number): void {
-    if (this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
+    if (costBytes === 0) return;
     const quota = this.opts.quotaBackendBytes > 0 ? this.opts.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
-    if (this.dbSizeBytes() + costBytes <= quota) return;
+    if (this.dbSizeBytes() + costBytes < quota) return;
     void this.proposeAlarm(true, AlarmType.NOSPACE).catch((err: unknown) =>
       this.opts.log.warn({ err: String(err) }, 'failed to raise the NOSPACE alarm'),
     );
@@ -1437,13 +1450,18 @@ export class EtcdServer {
       if (members?.has(req.memberID)) return [member];
       if (members === undefined) this.alarms.set(req.alarm, (members = new Set()));
       members.add(req.memberID);
+      if (members.size === 1 && req.alarm === AlarmType.NOSPACE) this.alarmApplier = 'capped';
+      if (members.size === 1 && req.alarm === AlarmType.CORRUPT) this.alarmApplier = 'corrupt';
       this.backend.put(Bucket.alarm, key, new Uint8Array(0));
       this.opts.log.warn({ member: req.memberID.toString(16), alarm: alarmName(req.alarm) }, 'alarm raised');
       return [member];
     }
     if (req.action !== AlarmRequest_AlarmAction.DEACTIVATE || members?.has(req.memberID) !== true) return [];
     members.delete(req.memberID);
-    if (members.size === 0) this.alarms.delete(req.alarm);
+    if (members.size === 0) {
+      this.alarms.delete(req.alarm);
+      if (req.alarm === AlarmType.NOSPACE || req.alarm === AlarmType.CORRUPT) this.alarmApplier = 'plain';
+    }
     this.backend.delete(Bucket.alarm, key);
     this.opts.log.warn({ member: req.memberID.toString(16), alarm: alarmName(req.alarm) }, 'alarm disarmed');
     return [member];
@@ -1454,10 +1472,10 @@ export class EtcdServer {
     await this.propose(RequestKind.DowngradeInfoSet, undefined, job);
   }
 
-  /** etcd's corrupt and capped appliers: CORRUPT refuses every write, NOSPACE those that add data. */
+  /** etcd's corrupt and capped appliers: the corrupt one refuses every write, the capped one those that add data. */
   private checkAlarmsOnApply(addsData: boolean): void {
-    if (this.alarms.has(AlarmType.CORRUPT)) throw new ServerError(ServerErrorCode.Corrupt);
-    if (addsData && this.alarms.has(AlarmType.NOSPACE)) throw new ServerError(ServerErrorCode.NoSpace);
+    if (this.alarmApplier === 'corrupt') throw new ServerError(ServerErrorCode.Corrupt);
+    if (addsData && this.alarmApplier === 'capped') throw new ServerError(ServerErrorCode.NoSpace);
   }
 
   private loadAlarms(backend: Backend): void {
@@ -1468,6 +1486,11 @@ export class EtcdServer {
       if (members === undefined) this.alarms.set(m.alarm, (members = new Set()));
       members.add(m.memberID);
     }
+    this.alarmApplier = this.alarms.has(AlarmType.CORRUPT)
+      ? 'corrupt'
+      : this.alarms.has(AlarmType.NOSPACE)
+        ? 'capped'
+        : 'plain';
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1542,6 +1565,20 @@ function checkPeerUrls(urls: readonly string[]): void {
       throw new ServerError(ServerErrorCode.MemberBadURLs);
     }
   }
+}
+
+function putQuotaCost(r: PutRequest): number {
+  return KV_QUOTA_OVERHEAD_BYTES + r.key.length + r.value.length;
+}
+
+/** etcd's costTxn: the larger of the branches' put costs (deletes and ranges cost nothing). */
+function txnQuotaCost(r: TxnRequest): number {
+  const branch = (ops: TxnRequest['success']) => {
+    let cost = 0;
+    for (const op of ops) if (op.request?.$case === 'requestPut') cost += putQuotaCost(op.request.value);
+    return cost;
+  };
+  return Math.max(branch(r.success), branch(r.failure));
 }
 
 function txnHasPut(r: TxnRequest): boolean {
