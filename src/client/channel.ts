@@ -98,21 +98,31 @@ const MESSAGE_BYTES_MAX = 512 * 1024 * 1024;
 export class MessageFramer {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Bytes of the message being read, prefix included; -1 until its prefix is here. */
+  private frameBytes = -1;
 
+  /** Buffers `chunk`; joins chunks only once a whole message is here (linear in its size). */
   push(chunk: Buffer, onMessage: (msg: Buffer) => void): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= FRAME_HEADER_BYTES) {
-      const head = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-      this.pending = [head];
-      if (head[0] !== 0) throw new GrpcCallError(Status.INTERNAL, 'compressed messages are not supported');
-      const len = head.readUInt32BE(1);
-      if (len > MESSAGE_BYTES_MAX) throw new GrpcCallError(Status.RESOURCE_EXHAUSTED, `message of ${len} bytes`);
-      if (head.length < FRAME_HEADER_BYTES + len) return;
-      onMessage(head.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + len));
-      const rest = head.subarray(FRAME_HEADER_BYTES + len);
+    for (;;) {
+      if (this.frameBytes < 0) {
+        if (this.pendingBytes < FRAME_HEADER_BYTES) return;
+        if (this.pending[0]!.length < FRAME_HEADER_BYTES) this.pending = [Buffer.concat(this.pending)];
+        const head = this.pending[0]!;
+        if (head[0] !== 0) throw new GrpcCallError(Status.INTERNAL, 'compressed messages are not supported');
+        const len = head.readUInt32BE(1);
+        if (len > MESSAGE_BYTES_MAX) throw new GrpcCallError(Status.RESOURCE_EXHAUSTED, `message of ${len} bytes`);
+        this.frameBytes = FRAME_HEADER_BYTES + len;
+      }
+      if (this.pendingBytes < this.frameBytes) return;
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      const message = all.subarray(FRAME_HEADER_BYTES, this.frameBytes);
+      const rest = all.subarray(this.frameBytes);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
+      this.frameBytes = -1;
+      onMessage(message);
     }
   }
 }
