@@ -27,6 +27,9 @@ import {
 import { Snapshotter } from '../storage/snap/index.ts';
 import { Wal } from '../storage/wal/index.ts';
 
+/** Snapshot files kept on disk (etcd's default --max-snapshots). */
+export const SNAPSHOTS_KEPT = 5;
+
 export interface RaftLoopOptions {
   /** This member's id for a new WAL; a restarted member reads it from the WAL's metadata. */
   memberId: bigint;
@@ -273,6 +276,10 @@ export class RaftLoop {
     const compactTo = appliedIndex - catchUpEntries;
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.wal.releaseTo(snap.metadata.index);
+    // Keep the newest SNAPSHOTS_KEPT snapshot files (etcd's --max-snapshots default).
+    const files = await this.snapshotter.list();
+    const oldestKept = files[SNAPSHOTS_KEPT - 1];
+    if (oldestKept !== undefined) await this.snapshotter.releaseOlderThan(oldestKept.index);
   }
 
   async close(): Promise<void> {
