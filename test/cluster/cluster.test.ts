@@ -1,6 +1,7 @@
 /**
  * Three etcd-ts processes on loopback, driven by the real etcdctl: member list, endpoint status,
- * put/get through every member; the leader killed with SIGKILL (a new leader within 2 s, writes
+ * put/get through every member, move-leader, a lease used through followers, a graceful stop of
+ * the leader (it hands leadership over first); the leader killed with SIGKILL (a new leader within 2 s, writes
  * go on), restarted (it catches up: same revision, same hash); a follower killed while a few
  * hundred keys are written catches up by snapshot (small --snapshot-count) and ends with the same
  * data.
@@ -92,6 +93,57 @@ describe('a 3-member etcd-ts cluster', { timeout: 90_000 }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'via-m0\nvalue-0\nvia-m1\nvalue-1\nvia-m2\nvalue-2\n');
     }
+  });
+
+  test('etcdctl move-leader hands leadership to the member named', async () => {
+    const leader = await cluster.leader();
+    const target = cluster.members.find((m) => m !== leader)!;
+    const r = await cluster.etcdctl(['move-leader', target.id.toString(16)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), `Leadership transferred from ${leader.id.toString(16)} to ${target.id.toString(16)}`);
+    assert.equal(await cluster.leader(), target);
+  });
+
+  test('a lease through followers: granted, keys attached, TTL and keep-alive from the leader, revoked everywhere', async () => {
+    const leader = await cluster.leader();
+    const [f1, f2] = cluster.members.filter((m) => m !== leader) as [ClusterMember, ClusterMember];
+    const granted = await cluster.etcdctl(['lease', 'grant', '60'], { members: [f1] });
+    assert.equal(granted.code, 0, granted.stderr);
+    const id = /^lease ([0-9a-f]+) granted with TTL\(60s\)$/.exec(granted.stdout.trim())?.[1];
+    assert.ok(id !== undefined, granted.stdout);
+    const attached = await cluster.etcdctl(['put', 'leased', 'v', `--lease=${id}`], { members: [f2] });
+    assert.equal(attached.code, 0, attached.stderr);
+    const ttl = await cluster.etcdctl(['lease', 'timetolive', id, '--keys'], { members: [f2] });
+    const remaining =
+      /^lease [0-9a-f]+ granted with TTL\(60s\), remaining\((\d+)s\), attached keys\(\[leased\]\)$/.exec(
+        ttl.stdout.trim(),
+      );
+    assert.ok(remaining !== null && Number(remaining[1]) > 50, ttl.stdout + ttl.stderr);
+    const kept = await cluster.etcdctl(['lease', 'keep-alive', '--once', id], { members: [f1] });
+    assert.equal(kept.stdout.trim(), `lease ${id} keepalived with TTL(60)`, kept.stderr);
+    const revoked = await cluster.etcdctl(['lease', 'revoke', id], { members: [f2] });
+    assert.equal(revoked.stdout.trim(), `lease ${id} revoked`, revoked.stderr);
+    for (const m of cluster.members) {
+      const r = await m.channel.unary(KVService.Range, RangeRequest.fromPartial({ key: Buffer.from('leased') }), {
+        timeoutMs: 5_000,
+      });
+      assert.equal(r.kvs.length, 0, `leased still on ${m.name}`);
+    }
+  });
+
+  test('SIGTERM on the leader: it hands leadership over before it exits, and comes back', async () => {
+    const old = await cluster.leader();
+    const survivors = cluster.members.filter((m) => m !== old);
+    await old.kill('SIGTERM');
+    assert.deepEqual(old.exitStatus, { code: 0, signal: null }, old.output().slice(-2000));
+    // Without a handover the others would wait at least an election timeout (1 s) to elect one.
+    const exitedAt = Date.now();
+    const next = await cluster.leader({ among: survivors, notId: old.id, timeoutMs: 5_000 });
+    assert.ok(Date.now() - exitedAt < 500, `a leader only ${Date.now() - exitedAt} ms after the old one exited`);
+    assert.ok(survivors.includes(next));
+    await put(next, 'after-handover', 'h');
+    await old.restart();
+    await cluster.waitConverged();
   });
 
   test('kill -9 of the leader: a new leader within 2 s, writes go on, the restarted member catches up', async () => {
