@@ -15,7 +15,7 @@
 import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
 import { checkOperations } from '../test/robustness/checker.ts';
 import { describeOperations, kvModel } from '../test/robustness/kv-model.ts';
-import { checkRevisions, FaultKind, runWorkload } from '../test/robustness/workload.ts';
+import { checkFinalReads, checkRevisions, FaultKind, runWorkload } from '../test/robustness/workload.ts';
 
 function intEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -91,7 +91,7 @@ async function main(): Promise<number> {
       console.log(`# inconclusive: ${verdict.reason}`);
       return 2;
     }
-    const problems = checkRevisions(ops);
+    const problems = [...checkRevisions(ops), ...checkFinalReads(ops)];
     if (problems.length > 0) {
       console.log(`revision checks failed:\n${problems.join('\n')}`);
       return 1;

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { Cluster } from '../helpers/cluster.ts';
 import { checkOperations } from './checker.ts';
 import { describeOperations, kvModel } from './kv-model.ts';
-import { checkRevisions, FaultKind, runWorkload } from './workload.ts';
+import { checkFinalReads, checkRevisions, FaultKind, runWorkload } from './workload.ts';
 
 const DURATION_MS = Number(process.env.LINEARIZABILITY_DURATION_MS ?? 40_000);
 const SEED = Number(process.env.LINEARIZABILITY_SEED ?? Date.now() % 1_000_000);
@@ -79,5 +79,7 @@ describe('linearizability of a 3-member etcd-ts cluster under faults', { timeout
     }
     assert.equal(verdict.result, 'ok', verdict.result === 'unknown' ? verdict.reason : '');
     assert.deepEqual(checkRevisions(ops), []);
+    assert.deepEqual(checkFinalReads(ops), []);
+    assert.equal(ops.filter((o) => o.final).length, 3 * KEYS);
   });
 });

@@ -61,6 +61,8 @@ export interface RecordedOperation extends KvOperation {
   revision: bigint | undefined;
   /** A get that found the key: the key's mod revision. */
   modRevision: bigint | undefined;
+  /** One of the reads of every key on every member after the faults. */
+  final: boolean;
 }
 
 export interface WorkloadResult {
@@ -100,6 +102,7 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
   const keys = Array.from({ length: options.keys }, (_, i) => `lin/k${i}`);
   const between = ([min, max]: readonly [number, number]) => min + random() * (max - min);
 
+  let final = false;
   const record = async (clientId: number, member: ClusterMember, input: KvInput): Promise<KvOutput | undefined> => {
     const call = performance.now();
     try {
@@ -113,6 +116,7 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
         member: member.name,
         revision,
         modRevision,
+        final,
       });
       return output;
     } catch (err) {
@@ -130,6 +134,7 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
         member: member.name,
         revision: undefined,
         modRevision: undefined,
+        final,
       });
       return undefined;
     }
@@ -212,6 +217,7 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
   await cluster.waitReady();
   await cluster.waitConverged(30_000);
   let finalClient = options.clients;
+  final = true;
   for (const m of members) {
     for (const key of keys) {
       let output: KvOutput | undefined;
@@ -339,6 +345,51 @@ export function checkRevisions(ops: readonly RecordedOperation[]): string[] {
     }
   }
   return problems.slice(0, 20);
+}
+
+/**
+ * No acknowledged write lost, checked directly on the reads of every key on every member after
+ * the faults: the members agree on each key's value and mod revision, and that value is at
+ * least as new as the last acknowledged write of the key (or the key is gone and a delete of it
+ * was at least attempted). Returns the violations found (empty: none).
+ */
+export function checkFinalReads(ops: readonly RecordedOperation[]): string[] {
+  const problems: string[] = [];
+  const finals = ops.filter((o) => o.final && o.output.kind === 'get');
+  const keys = new Set(finals.map((o) => o.input.key));
+  for (const key of keys) {
+    const reads = finals.filter((o) => o.input.key === key);
+    const seen = new Set(reads.map((o) => `${o.output.kind === 'get' ? o.output.value : ''}@${o.modRevision}`));
+    if (seen.size !== 1) problems.push(`members disagree on ${key}: ${[...seen].join(', ')}`);
+    const writes = ops.filter(
+      (o) =>
+        o.input.key === key &&
+        o.revision !== undefined &&
+        (o.input.kind === 'put' || (o.output.kind === 'cas' && o.output.succeeded)),
+    );
+    const last = writes.reduce<RecordedOperation | undefined>(
+      (a, o) => (a === undefined || o.revision! > a.revision! ? o : a),
+      undefined,
+    );
+    if (last === undefined) continue;
+    for (const read of reads) {
+      if (read.output.kind !== 'get') continue;
+      if (read.output.value === null) {
+        const deletes = ops.filter(
+          (o) =>
+            o.input.key === key &&
+            o.input.kind === 'delete' &&
+            (o.output.kind === 'unknown' ||
+              (o.output.kind === 'delete' && o.output.deleted > 0 && o.revision! > last.revision!)),
+        );
+        if (deletes.length === 0)
+          problems.push(`${key} is gone on ${read.member}, but ${describe(last)} was acknowledged and never deleted`);
+      } else if (read.modRevision! < last.revision!) {
+        problems.push(`${key} on ${read.member} is at mod revision ${read.modRevision}, older than ${describe(last)}`);
+      }
+    }
+  }
+  return problems;
 }
 
 function describe(o: RecordedOperation): string {
