@@ -5,6 +5,7 @@
 import type { MemberContext, MemberService } from '../embed/index.ts';
 import { autoCompactionOf, parseInitialCluster, quotaBackendBytesOf } from '../server/config.ts';
 import { EtcdServer } from '../server/server.ts';
+import { authLayer, registerAuthService } from './auth.ts';
 import { registerClusterService, servePeerMembers } from './cluster.ts';
 import { registerConcurrencyServices } from './concurrency.ts';
 import { MethodTable, serveGateway } from './gateway/index.ts';
@@ -56,6 +57,8 @@ export class EtcdService implements MemberService {
           : compaction.mode === 'revision'
             ? compaction.retentionRevisions
             : 0,
+      auth: { token: config.authToken, tokenTtlSec: config.authTokenTtlSec, bcryptCost: config.bcryptCost },
+      ...(ctx.peerDialTls === null ? {} : { peerTls: ctx.peerDialTls }),
       log: logger,
     });
     server.onFatal = (err) => {
@@ -67,7 +70,9 @@ export class EtcdService implements MemberService {
     // JSON gateway, which calls them in-process.
     const registry = new MetricsRegistry();
     const grpcMetrics = new GrpcMetrics(registry, { extensive: config.metrics === 'extensive' });
-    const methods = new MethodTable(ctx.grpc, grpcMetrics.wrap);
+    // The auth layer sits inside the metrics: refused calls are counted with their status.
+    const auth = authLayer(server, { clientCertAuth: config.clientCertAuth });
+    const methods = new MethodTable(ctx.grpc, (desc, handler) => grpcMetrics.wrap(desc, auth(desc, handler)));
     const grpc = methods.grpc;
     registerKvService(grpc, server);
     registerMaintenanceService(grpc, server);
@@ -84,6 +89,7 @@ export class EtcdService implements MemberService {
     registerWatchService(grpc, server);
     registerLeaseService(grpc, server);
     registerConcurrencyServices(grpc, server);
+    registerAuthService(grpc, server);
 
     registry.registerAll(server.metrics.registry);
     registerMemberMetrics(registry, server, {

@@ -7,6 +7,7 @@ import type { Client } from '../client/index.ts';
 import { VERSION } from '../version.ts';
 import { CLI_NAME, CliExit, Command, type CommandContext, type CommandSpec, ExitCode } from './command.ts';
 import { alarmCommand } from './commands/alarm.ts';
+import { authCommand } from './commands/auth.ts';
 import { compactionCommand } from './commands/compaction.ts';
 import { defragCommand } from './commands/defrag.ts';
 import { delCommand } from './commands/del.ts';
@@ -18,9 +19,11 @@ import { lockCommand } from './commands/lock.ts';
 import { memberCommand } from './commands/member.ts';
 import { moveLeaderCommand } from './commands/move-leader.ts';
 import { putCommand } from './commands/put.ts';
+import { roleCommand } from './commands/role.ts';
 import { serviceCommand } from './commands/service.ts';
 import { snapshotCommand } from './commands/snapshot.ts';
 import { txnCommand } from './commands/txn.ts';
+import { userCommand } from './commands/user.ts';
 import { versionCommand } from './commands/version.ts';
 import { watchCommand } from './commands/watch.ts';
 import { FlagError, FlagSet } from './flags.ts';
@@ -88,6 +91,9 @@ export function rootCommand(): Command {
       lockCommand,
       electCommand,
       serviceCommand,
+      authCommand,
+      userCommand,
+      roleCommand,
       helpCommand(() => root!),
     ],
   };

@@ -1,15 +1,14 @@
-import { readFileSync } from 'node:fs';
-import type { TlsOptions } from 'node:tls';
 import { GrpcStatus, toGrpcError } from '../api/errors.ts';
 import { GrpcServer } from '../api/grpc/index.ts';
 import { addEtcdEndpoints, type HealthCheck, type HealthReport, HttpRouter } from '../api/http.ts';
 import { allMethods } from '../proto/services.ts';
 import { ConfigError, maxReceiveMessageBytes, resolveConfig, type ServerConfig } from '../server/config.ts';
-import { opensslCipherSuite } from '../server/config-values.ts';
 import { type DataDirLayout, openDataDir } from '../server/datadir.ts';
 import { createLogger, type Logger } from '../server/logger.ts';
+import type { PeerTlsOptions } from '../transport/index.ts';
 import { VERSION } from '../version.ts';
 import { type BoundListener, MultiplexServer, type StreamHook } from './serve.ts';
+import { type CertificateFiles, certificateFiles, peerDialTls, serverTls } from './tls.ts';
 
 /**
  * Start an etcd-ts member in-process: `const member = await startMember({ dataDir, ... })`.
@@ -42,6 +41,8 @@ export interface MemberContext {
   readonly peerHttp: HttpRouter;
   /** HTTP/2 streams of the peer URLs offered first to `hook` (the raft transport's streams). */
   addPeerStreamHook(hook: StreamHook): void;
+  /** What the peer transport dials `https://` peers with (--peer-cert-file...); null without peer certificates. */
+  readonly peerDialTls: PeerTlsOptions | null;
   /** Replaces the member's health check (`/health`, `/readyz`). */
   setHealthCheck(check: HealthCheck): void;
 }
@@ -91,8 +92,15 @@ export async function startMember(
   const config = resolveConfig(input);
   const logger =
     options.logger ?? createLogger({ name: config.name, level: config.logLevel, outputs: config.logOutputs });
-  const clientTls = tlsOptions(config, 'client');
-  const peerTls = tlsOptions(config, 'peer');
+  const onReloadError = (side: string) => (err: Error) =>
+    logger.warn(
+      { error: err.message },
+      `the ${side} certificate files changed but do not load; keeping the previous ones`,
+    );
+  const clientFiles = tlsFiles(config, 'client', onReloadError('client'));
+  const peerFiles = tlsFiles(config, 'peer', onReloadError('peer'));
+  const clientTls = clientFiles === null ? null : serverTls(config, clientFiles);
+  const peerTls = peerFiles === null ? null : serverTls(config, peerFiles);
 
   logger.info(
     {
@@ -166,6 +174,7 @@ export async function startMember(
       addPeerStreamHook(hook) {
         peerStreamHooks.push(hook);
       },
+      peerDialTls: peerFiles === null ? null : peerDialTls(config, peerFiles),
       setHealthCheck(check) {
         health = check;
       },
@@ -183,17 +192,26 @@ export async function startMember(
       http: splitHttp ? null : http,
       maxConcurrentStreams,
       keepalive,
-      tls: clientTls,
+      tls: clientTls?.options ?? null,
+      tlsSource: clientTls,
     });
     servers.push(clientServer);
-    const httpOnlyServer = new MultiplexServer({ grpc: null, http, maxConcurrentStreams, keepalive, tls: clientTls });
+    const httpOnlyServer = new MultiplexServer({
+      grpc: null,
+      http,
+      maxConcurrentStreams,
+      keepalive,
+      tls: clientTls?.options ?? null,
+      tlsSource: clientTls,
+    });
     servers.push(httpOnlyServer);
     const peerServer = new MultiplexServer({
       grpc: null,
       http: peerHttp,
       maxConcurrentStreams,
       keepalive,
-      tls: peerTls,
+      tls: peerTls?.options ?? null,
+      tlsSource: peerTls,
       streamHooks: peerStreamHooks,
     });
     servers.push(peerServer);
@@ -275,54 +293,20 @@ function hostPort(url: string): string {
   return url.replace(/^[a-z]+:\/\//, '');
 }
 
-/** Node TLS options from the client or peer TLS flags; null when no certificate is configured. */
-function tlsOptions(config: ServerConfig, side: 'client' | 'peer'): TlsOptions | null {
-  const c =
-    side === 'client'
-      ? {
-          cert: config.certFile,
-          key: config.keyFile,
-          ca: config.trustedCaFile,
-          crl: config.clientCrlFile,
-          certAuth: config.clientCertAuth,
-          auto: config.autoTls,
-          prefix: '',
-        }
-      : {
-          cert: config.peerCertFile,
-          key: config.peerKeyFile,
-          ca: config.peerTrustedCaFile,
-          crl: config.peerCrlFile,
-          certAuth: config.peerClientCertAuth,
-          auto: config.peerAutoTls,
-          prefix: 'peer-',
-        };
-  if (c.cert === '' || c.key === '') {
-    if (c.auto) {
-      throw new ConfigError(
-        `--${c.prefix}auto-tls is not supported by etcd-ts yet; give --${c.prefix}cert-file and --${c.prefix}key-file`,
-        `${c.prefix}auto-tls`,
-      );
-    }
-    return null;
+/** The certificate files of the client or peer TLS flags; null when no certificate is configured. */
+function tlsFiles(
+  config: ServerConfig,
+  side: 'client' | 'peer',
+  onReloadError: (err: Error) => void,
+): CertificateFiles | null {
+  const auto = side === 'client' ? config.autoTls : config.peerAutoTls;
+  const files = certificateFiles(config, side, onReloadError);
+  if (files === null && auto) {
+    const prefix = side === 'client' ? '' : 'peer-';
+    throw new ConfigError(
+      `--${prefix}auto-tls is not supported by etcd-ts yet; give --${prefix}cert-file and --${prefix}key-file`,
+      `${prefix}auto-tls`,
+    );
   }
-  const read = (path: string, flag: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(`cannot read --${flag} ${path}: ${(err as Error).message}`, flag, { cause: err });
-    }
-  };
-  const options: TlsOptions = {
-    cert: read(c.cert, `${c.prefix}cert-file`),
-    key: read(c.key, `${c.prefix}key-file`),
-    minVersion: config.tlsMinVersion === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
-    requestCert: c.certAuth,
-    rejectUnauthorized: c.certAuth,
-  };
-  if (config.cipherSuites.length > 0) options.ciphers = config.cipherSuites.map(opensslCipherSuite).join(':');
-  if (config.tlsMaxVersion !== '') options.maxVersion = config.tlsMaxVersion === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2';
-  if (c.ca !== '') options.ca = read(c.ca, `${c.prefix}trusted-ca-file`);
-  if (c.crl !== '') options.crl = read(c.crl, side === 'client' ? 'client-crl-file' : 'peer-crl-file');
-  return options;
+  return files;
 }

@@ -13,7 +13,8 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { recordTlsPeer } from '../api/auth.ts';
 import type { GrpcServer } from '../api/grpc/index.ts';
 import type { HttpRouter } from '../api/http.ts';
 import { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from '../server/config-values.ts';
@@ -52,6 +53,11 @@ export interface MultiplexServerOptions {
   readonly keepalive: KeepaliveOptions;
   /** Certificates for https:// and unixs:// URLs. */
   readonly tls: TlsOptions | null;
+  /**
+   * The certificates as of now, when they can change on disk: consulted as each connection
+   * arrives, before its handshake; a new version replaces the listener's secure context.
+   */
+  readonly tlsSource?: { current(): { version: number; options: TlsOptions } } | null;
   /**
    * Consulted first for every HTTP/2 stream (the peer transport's long-lived streams): a hook
    * that returns true has taken the stream. The list may grow after the server starts.
@@ -116,8 +122,11 @@ export class MultiplexServer {
     const grpcHandler = grpc === null ? null : grpc.handleStream;
     const httpHandler = http === null ? null : http.handleHttp2;
     const hooks = options.streamHooks ?? [];
+    // With client certificates required, a call's verified certificate can name its user.
+    const certAuth = options.tls?.requestCert === true;
     this.#h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
       for (const hook of hooks) if (hook(stream, headers)) return;
+      if (certAuth && stream.session !== undefined) recordTlsPeer(headers, stream.session.socket as TLSSocket);
       if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
       else if (httpHandler !== null) httpHandler(stream, headers);
       else answer404Http2(stream);
@@ -181,10 +190,23 @@ export class MultiplexServer {
     if (secure) {
       if (this.#options.tls === null)
         throw new Error(`${url}: TLS URL without a certificate (--cert-file, --key-file)`);
-      server = createTlsServer({ ...this.#options.tls, ALPNProtocols: ['h2', 'http/1.1'] }, (socket) =>
-        this.#dispatch(socket),
+      const source = this.#options.tlsSource ?? null;
+      let applied = source?.current() ?? null;
+      const tls = createTlsServer(
+        { ...(applied?.options ?? this.#options.tls), ALPNProtocols: ['h2', 'http/1.1'] },
+        (socket) => this.#dispatch(socket),
       );
-      server.on('tlsClientError', () => {});
+      tls.on('tlsClientError', () => {});
+      if (source !== null) {
+        // Runs before the TLS server wraps the connection, so its handshake uses the new files.
+        tls.prependListener('connection', () => {
+          const now = source.current();
+          if (now.version === applied?.version) return;
+          applied = now;
+          tls.setSecureContext(now.options);
+        });
+      }
+      server = tls;
     } else {
       server = createNetServer((socket) => this.#dispatch(socket));
     }

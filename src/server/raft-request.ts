@@ -1,11 +1,15 @@
 /**
  * The payload of a normal raft entry: one client request.
  *
- *   offset 0  u8   kind (RequestKind)
+ *   offset 0  u8   kind (RequestKind), with AUTH_HEADER_FLAG set when a caller header follows
  *   offset 1  u64  request id, big endian (unique per member and start; resolves the waiter)
- *   offset 9  ...  the request message, protobuf-encoded as on the wire (etcdserverpb)
+ *   [caller header, when flagged: u64 auth revision, u16 user name length, user name (UTF-8)]
+ *   then      ...  the request message, protobuf-encoded as on the wire (etcdserverpb)
  *
- * The request bytes are the ones the client sent, so the proposer never re-encodes them.
+ * The request bytes are the ones the client sent, so the proposer never re-encodes them. The
+ * caller header is etcd's RequestHeader username and auth_revision: who asked, checked again
+ * when the entry applies. A member's own requests (lease expiry, automatic compaction) carry
+ * none.
  */
 export const RequestKind = {
   Put: 1,
@@ -19,16 +23,57 @@ export const RequestKind = {
   MemberAttributes: 9,
   /** etcd 3.5's DowngradeInfoSet: the payload is the downgrade job's JSON as etcd stores it. */
   DowngradeInfoSet: 10,
+  /** etcd's InternalAuthenticateRequest (name, simple token prefix): the password was checked by the proposer. */
+  Authenticate: 11,
+  AuthEnable: 12,
+  AuthDisable: 13,
+  AuthUserAdd: 14,
+  AuthUserDelete: 15,
+  AuthUserChangePassword: 16,
+  AuthUserGrantRole: 17,
+  AuthUserRevokeRole: 18,
+  AuthRoleAdd: 19,
+  AuthRoleDelete: 20,
+  AuthRoleGrantPermission: 21,
+  AuthRoleRevokePermission: 22,
 } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];
 
 export const REQUEST_HEADER_BYTES = 9;
+/** Set in the kind byte when a caller header follows the request id. */
+export const AUTH_HEADER_FLAG = 0x80;
+/** A user name longer than this is not stamped on an entry (no such user can exist: it is refused first). */
+export const CALLER_NAME_MAX_BYTES = 0xffff;
 
-export function encodeRaftRequest(kind: RequestKind, id: bigint, payload: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(REQUEST_HEADER_BYTES + payload.length);
-  out[0] = kind;
+/** Who proposed a request: etcd's RequestHeader username and auth_revision. */
+export interface RequestCaller {
+  readonly username: string;
+  readonly revision: number;
+}
+
+export function encodeRaftRequest(
+  kind: RequestKind,
+  id: bigint,
+  payload: Uint8Array,
+  caller?: RequestCaller,
+): Uint8Array {
+  if (caller === undefined) {
+    const out = Buffer.allocUnsafe(REQUEST_HEADER_BYTES + payload.length);
+    out[0] = kind;
+    out.writeBigUInt64BE(id, 1);
+    out.set(payload, REQUEST_HEADER_BYTES);
+    return out;
+  }
+  const name = Buffer.from(caller.username, 'utf8');
+  if (name.length > CALLER_NAME_MAX_BYTES) throw new RangeError(`user name of ${name.length} bytes`);
+  const at = REQUEST_HEADER_BYTES + 10 + name.length;
+  const out = Buffer.allocUnsafe(at + payload.length);
+  out[0] = kind | AUTH_HEADER_FLAG;
   out.writeBigUInt64BE(id, 1);
-  out.set(payload, REQUEST_HEADER_BYTES);
+  out.writeBigUInt64BE(BigInt(caller.revision), REQUEST_HEADER_BYTES);
+  out.writeUInt16BE(name.length, REQUEST_HEADER_BYTES + 8);
+  out.set(name, REQUEST_HEADER_BYTES + 10);
+  out.set(payload, at);
   return out;
 }
 
@@ -36,12 +81,25 @@ export interface DecodedRaftRequest {
   kind: number;
   id: bigint;
   payload: Uint8Array;
+  /** The caller header, when the entry has one. */
+  caller: RequestCaller | undefined;
 }
 
 export function decodeRaftRequest(data: Uint8Array): DecodedRaftRequest {
   if (data.length < REQUEST_HEADER_BYTES) throw new Error(`raft request too short: ${data.length} bytes`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  return { kind: data[0]!, id: view.getBigUint64(1), payload: data.subarray(REQUEST_HEADER_BYTES) };
+  const first = data[0]!;
+  const id = view.getBigUint64(1);
+  if ((first & AUTH_HEADER_FLAG) === 0) {
+    return { kind: first, id, payload: data.subarray(REQUEST_HEADER_BYTES), caller: undefined };
+  }
+  if (data.length < REQUEST_HEADER_BYTES + 10) throw new Error(`raft request caller header truncated`);
+  const revision = Number(view.getBigUint64(REQUEST_HEADER_BYTES));
+  const nameBytes = view.getUint16(REQUEST_HEADER_BYTES + 8);
+  const at = REQUEST_HEADER_BYTES + 10 + nameBytes;
+  if (data.length < at) throw new Error(`raft request caller name truncated`);
+  const username = Buffer.from(data.buffer, data.byteOffset + REQUEST_HEADER_BYTES + 10, nameBytes).toString('utf8');
+  return { kind: first & ~AUTH_HEADER_FLAG, id, payload: data.subarray(at), caller: { username, revision } };
 }
 
 /**

@@ -64,6 +64,16 @@ import { MvccStore } from '../storage/mvcc/index.ts';
 import { Wal } from '../storage/wal/index.ts';
 import { type PeerStreamHandler, type PeerTlsOptions, type RoundTripStats, Transport } from '../transport/index.ts';
 import { VERSION } from '../version.ts';
+import {
+  AuthApplier,
+  AuthError,
+  AuthStore,
+  checkTxnAuth,
+  currentCaller,
+  newTokenProvider,
+  serializeRead,
+  type TokenProvider,
+} from './auth/index.ts';
 import { ServerError, ServerErrorCode } from './errors.ts';
 import { clusterIdFromMemberIds, memberIdFromPeerUrls } from './ids.ts';
 import {
@@ -110,6 +120,8 @@ export interface MemberOptions {
   progressNotifyIntervalMs?: number;
   /** For dialing https:// peers. */
   peerTls?: PeerTlsOptions;
+  /** `--auth-token` (`simple`, or `jwt,...`), `--auth-token-ttl` (simple tokens) and `--bcrypt-cost`. */
+  auth?: { token: string; tokenTtlSec: number; bcryptCost: number };
   log: MemberLog;
 }
 
@@ -305,6 +317,10 @@ export class EtcdServer {
    */
   private alarmApplier: 'plain' | 'capped' | 'corrupt' = 'plain';
   lessor: Lessor;
+  /** Users, roles, permissions and tokens. */
+  readonly auth: AuthStore;
+  /** The auth layer of the apply path: checks each entry's caller, then runs applyKind. */
+  private readonly authApplier: AuthApplier;
   readonly watchHub: WatchHub;
   /** What the member counts as it runs (leader changes, failed proposals, fsync and commit times). */
   readonly metrics = new ServerMetrics();
@@ -338,7 +354,14 @@ export class EtcdServer {
   private fatalError: Error | undefined = undefined;
   onFatal: (err: Error) => void = () => {};
 
-  private constructor(opts: MemberOptions, backend: Backend, store: MvccStore, lessor: Lessor, membership: Membership) {
+  private constructor(
+    opts: MemberOptions,
+    backend: Backend,
+    store: MvccStore,
+    lessor: Lessor,
+    membership: Membership,
+    tokens: TokenProvider,
+  ) {
     this.membership = membership;
     this.opts = opts;
     this.name = opts.name;
@@ -351,6 +374,11 @@ export class EtcdServer {
       progressNotifyIntervalMs: opts.progressNotifyIntervalMs ?? DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS,
       header: (rev) => this.header(rev),
     });
+    this.auth = new AuthStore(backend, { tokens, bcryptCost: opts.auth?.bcryptCost ?? 10 });
+    this.authApplier = new AuthApplier(this.auth, {
+      leaseKeys: (id) => this.lessor.get(id)?.keys,
+      header: () => this.header(),
+    });
     const applied = readConsistentIndex(backend);
     this.appliedIndex = applied.index;
     this.term = applied.term;
@@ -359,6 +387,8 @@ export class EtcdServer {
 
   static async start(opts: MemberOptions): Promise<EtcdServer> {
     const { walDir, snapDir } = opts;
+    // Bad --auth-token options (a JWT key that does not load) stop the member before it opens anything.
+    const tokens = newTokenProvider(opts.auth?.token ?? 'simple', opts.auth?.tokenTtlSec ?? 300);
     const backend = Backend.open({ dir: join(snapDir, 'db') });
     // etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds.
     const electionTicks = Math.round(opts.electionMs / opts.heartbeatMs);
@@ -373,7 +403,7 @@ export class EtcdServer {
       await backend.close();
       throw err;
     }
-    const server = new EtcdServer(opts, backend, store, lessor, membership);
+    const server = new EtcdServer(opts, backend, store, lessor, membership, tokens);
     server.loadAlarms(backend);
     const { loop, restored } = await RaftLoop.open(
       {
@@ -735,11 +765,13 @@ export class EtcdServer {
     );
   }
 
-  async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+  /** `asMember`: the leader revokes an expired lease (no caller to check). */
+  async leaseRevoke(req: LeaseRevokeRequest, asMember = false): Promise<LeaseRevokeResponse> {
     return this.propose<LeaseRevokeResponse>(
       RequestKind.LeaseRevoke,
       req,
       LeaseRevokeRequestCodec.encode(req).finish(),
+      asMember,
     );
   }
 
@@ -817,7 +849,7 @@ export class EtcdServer {
     for (const id of this.lessor.expired(budget + this.revoking.size)) {
       if (this.revoking.has(id)) continue;
       this.revoking.set(id, now);
-      this.leaseRevoke({ ID: id }).catch((err: unknown) => {
+      this.leaseRevoke({ ID: id }, true).catch((err: unknown) => {
         if (!(err instanceof ServerError && err.code === ServerErrorCode.LeaseNotFound)) {
           this.opts.log.warn({ lease: id.toString(16), err: String(err) }, 'failed to revoke an expired lease');
         }
@@ -831,7 +863,11 @@ export class EtcdServer {
   async range(req: RangeRequest): Promise<RangeResponse> {
     checkRange(req);
     if (!req.serializable) await this.linearizableReadNotify();
-    const resp = this.translateStoreErrors(() => applyRange(this.store, req));
+    const resp = serializeRead(
+      this.auth,
+      (ai) => this.auth.checkRange(ai, req.key, req.rangeEnd),
+      () => this.translateStoreErrors(() => applyRange(this.store, req)),
+    );
     this.fillHeader(resp.header);
     return resp;
   }
@@ -855,7 +891,11 @@ export class EtcdServer {
     checkTxn(req, this.opts.maxTxnOps);
     if (isTxnReadOnly(req)) {
       if (!isTxnSerializable(req)) await this.linearizableReadNotify();
-      const resp = this.translateStoreErrors(() => applyReadOnlyTxn(this.store, req));
+      const resp = serializeRead(
+        this.auth,
+        (ai) => checkTxnAuth(this.auth, ai, req, null),
+        () => this.translateStoreErrors(() => applyReadOnlyTxn(this.store, req)),
+      );
       this.fillHeader(resp.header);
       return resp;
     }
@@ -863,11 +903,13 @@ export class EtcdServer {
     return this.propose<TxnResponse>(RequestKind.Txn, req, wire ?? TxnRequestCodec.encode(req).finish());
   }
 
-  async compact(req: CompactionRequest, wire?: Uint8Array): Promise<CompactionResponse> {
+  /** `asMember`: automatic compaction (no caller to check). */
+  async compact(req: CompactionRequest, wire?: Uint8Array, asMember = false): Promise<CompactionResponse> {
     const resp = await this.propose<CompactionResponse & { done?: Promise<void> }>(
       RequestKind.Compaction,
       req,
       wire ?? CompactionRequestCodec.encode(req).finish(),
+      asMember,
     );
     if (req.physical && resp.done !== undefined) await resp.done;
     return { header: resp.header };
@@ -876,14 +918,18 @@ export class EtcdServer {
   // -------------------------------------------------------------------------------------------
   // Proposals and their waiters
 
-  private propose<T>(kind: RequestKind, request: unknown, wire: Uint8Array): Promise<T> {
+  /**
+   * Proposes a request stamped with its caller (checked again when it applies); `asMember`
+   * for the member's own requests, which carry no caller.
+   */
+  private propose<T>(kind: RequestKind, request: unknown, wire: Uint8Array, asMember = false): Promise<T> {
     if (this.stopped) return Promise.reject(new ServerError(ServerErrorCode.Stopped));
     if (wire.length > this.opts.maxRequestBytes) {
       return Promise.reject(new ServerError(ServerErrorCode.RequestTooLarge));
     }
     if (!this.hasLeader()) return Promise.reject(new ServerError(ServerErrorCode.NoLeader));
     const id = this.ids.id();
-    const data = encodeRaftRequest(kind, id, wire);
+    const data = encodeRaftRequest(kind, id, wire, asMember ? undefined : currentCaller());
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
         () => {
@@ -905,6 +951,11 @@ export class EtcdServer {
       }
       this.raft.schedule();
     });
+  }
+
+  /** Proposes an auth change; an Authenticate carries no caller (the password was checked before). */
+  proposeAuth<T>(kind: RequestKind, wire: Uint8Array): Promise<T> {
+    return this.propose<T>(kind, undefined, wire, kind === RequestKind.Authenticate);
   }
 
   private settle(id: bigint, result: unknown, error: Error | undefined): void {
@@ -1016,14 +1067,17 @@ export class EtcdServer {
       this.opts.log.error({ index: e.index, err: String(err) }, 'skipping an entry that does not decode');
       return;
     }
-    const { kind, id, payload } = decoded;
-    const local = this.waiters.get(id)?.request;
+    const { kind, id, payload, caller } = decoded;
+    const waiter = this.waiters.get(id);
     try {
-      const result = this.applyKind(kind, local, payload);
+      const result = this.authApplier.apply(
+        { kind, caller, index: e.index, local: waiter?.request, proposedHere: waiter !== undefined, payload },
+        (request) => this.applyKind(kind, request, payload),
+      );
       this.settle(id, result, undefined);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      if (!(error instanceof ServerError)) {
+      if (!(error instanceof ServerError || error instanceof AuthError)) {
         this.opts.log.error({ index: e.index, kind, err: error.message }, 'apply failed');
       }
       this.settle(id, undefined, error);
@@ -1152,6 +1206,7 @@ export class EtcdServer {
     this.appliedIndex = Math.max(applied.index, snapshot.metadata.index);
     this.snapshotIndex = snapshot.metadata.index;
     this.loadAlarms(backend);
+    this.auth.reload(backend);
     this.onMembershipChange(this.members());
     this.opts.log.info(
       { index: snapshot.metadata.index, 'applied-index': this.appliedIndex, revision: store.rev() },
@@ -1514,7 +1569,7 @@ export class EtcdServer {
         target = this.store.rev() - retention;
       }
       if (target <= 0 || target <= this.store.compactRev() || !this.raft.isLeader()) return;
-      this.compact({ revision: BigInt(target), physical: false }).then(
+      this.compact({ revision: BigInt(target), physical: false }, undefined, true).then(
         () => this.opts.log.info({ revision: target }, 'completed auto compaction'),
         (err: unknown) => this.opts.log.warn({ revision: target, err: String(err) }, 'auto compaction failed'),
       );
@@ -1541,6 +1596,7 @@ export class EtcdServer {
     clearTimeout(this.readRetryTimer);
     for (const cancel of [...this.waiting]) cancel();
     this.watchHub.close();
+    this.auth.close();
     await this.raft.idle().catch(() => {});
     await this.raft.close();
     await this.transport?.close();
