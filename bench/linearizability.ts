@@ -73,6 +73,7 @@ async function main(): Promise<number> {
       `# ${ops.length} operations in ${((Date.now() - startedMs) / 1000).toFixed(0)} s (${acked} with a known outcome, ` +
         `${unknown} unknown, ${(acked / durationS).toFixed(0)}/s), ${result.faults.length} faults, ${result.dropped} requests not recorded`,
     );
+    for (const [message, n] of result.errors.slice(0, 8)) console.log(`# ${n} x ${message}`);
     const checkStartedMs = Date.now();
     const verdict = checkOperations(kvModel, ops, { timeoutMs: 600_000 });
     console.log(

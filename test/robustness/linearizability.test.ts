@@ -65,6 +65,7 @@ describe('linearizability of a 3-member etcd-ts cluster under faults', { timeout
     assert.ok(count('put') + count('cas') + count('delete') >= 100, 'too few writes acknowledged');
     assert.ok(count('get') >= 100, 'too few reads answered');
 
+    for (const [message, n] of result.errors.slice(0, 5)) t.diagnostic(`${n} x ${message}`);
     const startedMs = Date.now();
     const verdict = checkOperations(kvModel, ops, { timeoutMs: 60_000 });
     t.diagnostic(

@@ -5,8 +5,8 @@
  * Clients run put, get (linearizable), delete and compare-and-swap on a few keys, each request
  * to a member picked at random, each with a deadline. Every operation records its invocation and
  * completion times; a write that failed after it may have reached a member is recorded with an
- * unknown outcome (it may take effect later, or never); a request that never reached a member,
- * and every failed read, is left out. Meanwhile a fault loop kills (SIGKILL) and restarts
+ * unknown outcome (it may take effect later, or never); a request that never reached a member
+ * or that a member refused with `etcdserver: no leader`, and every failed read, is left out. Meanwhile a fault loop kills (SIGKILL) and restarts
  * members, pauses them (SIGSTOP/SIGCONT) and, in a proxied cluster, cuts a member off its peers,
  * one fault at a time so that a quorum remains. At the end the faults stop, the cluster heals,
  * and every key is read on every member.
@@ -71,6 +71,8 @@ export interface WorkloadResult {
   faults: string[];
   /** Requests that failed before reaching any member, and reads that failed: not in the history. */
   dropped: number;
+  /** Failed requests (recorded or not) by error message, most frequent first. */
+  errors: [string, number][];
   /** performance.now() at the start: operation times are on that clock. */
   origin: number;
 }
@@ -86,6 +88,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+const NO_LEADER = 'etcdserver: no leader';
 /** A final read that fails (the cluster healed a moment ago) is tried again, up to this often. */
 const FINAL_READ_ATTEMPTS = 3;
 
@@ -97,6 +100,7 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
   const faults: string[] = [];
   const log = options.log ?? (() => {});
   let dropped = 0;
+  const errors = new Map<string, number>();
   let stopping = false;
   const members = [...cluster.members];
   const keys = Array.from({ length: options.keys }, (_, i) => `lin/k${i}`);
@@ -120,8 +124,12 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
       });
       return output;
     } catch (err) {
-      const neverSent = err instanceof GrpcCallError && !err.sent;
-      if (neverSent || input.kind === 'get') {
+      const message = err instanceof Error ? err.message : String(err);
+      errors.set(message, (errors.get(message) ?? 0) + 1);
+      // Certainly not applied: the request never reached a member, or a member refused it for
+      // want of a leader, which etcd answers only before proposing.
+      const notApplied = err instanceof GrpcCallError && (!err.sent || err.details === NO_LEADER);
+      if (notApplied || input.kind === 'get') {
         dropped++;
         return undefined;
       }
@@ -228,7 +236,8 @@ export async function runWorkload(cluster: Cluster, options: WorkloadOptions): P
     }
     finalClient++;
   }
-  return { operations, faults, dropped, origin };
+  const byCount = [...errors].sort((a, b) => b[1] - a[1]);
+  return { operations, faults, dropped, errors: byCount, origin };
 }
 
 async function execute(
