@@ -32,7 +32,7 @@ import {
   toolCommand,
   VALUE_SIZE_BYTES,
 } from './scenarios.ts';
-import { freePorts, NotReadyError, RunningServer, type ServerCommand } from './server.ts';
+import { freePorts, RunningServer, type ServerCommand } from './server.ts';
 import { runTool } from './tool.ts';
 
 export const SEED_CONCURRENCY = 32;
@@ -70,8 +70,8 @@ async function snapshot(pid: number): Promise<Snapshot> {
 }
 
 /**
- * A failure that says more about the host than about the server (a start or a tool run that
- * timed out while the server was alive); the run is tried once more.
+ * A failure that may say more about the host than about the server (a server that did not
+ * start, a tool run that timed out); the run is tried once more.
  */
 class RetryableError extends Error {
   override readonly name = 'RetryableError';
@@ -124,8 +124,10 @@ async function measureInDir(
   try {
     server = await RunningServer.start(target.kind, ctx.server, dataDir, ports, logPath);
   } catch (err) {
-    const message = `server did not start: ${(err as Error).message}`;
-    throw err instanceof NotReadyError ? new RetryableError(message) : new Error(message);
+    // Retried whatever the cause: a port taken between freePorts() and the bind, or a host
+    // stalled for the whole ready timeout, are not the server's fault; a server that cannot
+    // start at all fails fast twice.
+    throw new RetryableError(`server did not start: ${(err as Error).message}`);
   }
   try {
     result.serverReadyMs = server.readyMs;

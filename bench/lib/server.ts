@@ -81,11 +81,6 @@ export function liveServers(): RunningServer[] {
   return [...live];
 }
 
-/** The server was still running but did not answer in time: on a loaded host, worth one retry. */
-export class NotReadyError extends Error {
-  override readonly name = 'NotReadyError';
-}
-
 export class RunningServer {
   readonly kind: TargetKind;
   readonly pid: number;
@@ -193,7 +188,7 @@ export class RunningServer {
       }
       await sleep(READY_POLL_MS);
     }
-    throw new NotReadyError(
+    throw new Error(
       `${this.kind} did not answer a Range within ${timeoutMs} ms (last: ${last}); log tail:\n${this.logTail()}`,
     );
   }
