@@ -72,11 +72,14 @@ export class SimpleTokenProvider implements TokenProvider {
   private lastIndex = 0;
   private enabled = false;
   private sweepTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly maxTokens: number;
 
-  constructor(ttlSec: number, now: () => number = Date.now) {
+  constructor(ttlSec: number, now: () => number = Date.now, maxTokens = SIMPLE_TOKENS_MAX) {
     if (!(ttlSec > 0)) throw new RangeError(`simple token TTL must be positive, got ${ttlSec}`);
+    if (!(Number.isInteger(maxTokens) && maxTokens > 0)) throw new RangeError(`bad token bound ${maxTokens}`);
     this.ttlMs = ttlSec * 1000;
     this.now = now;
+    this.maxTokens = maxTokens;
   }
 
   get size(): number {
@@ -139,7 +142,7 @@ export class SimpleTokenProvider implements TokenProvider {
   assign(username: string, _revision: number, index: number, prefix: string): string {
     const token = `${prefix}.${index}`;
     if (!this.enabled) return token;
-    while (this.tokens.size >= SIMPLE_TOKENS_MAX) {
+    while (this.tokens.size >= this.maxTokens) {
       const oldest = this.tokens.keys().next();
       if (oldest.done === true) break;
       this.tokens.delete(oldest.value);
