@@ -126,3 +126,58 @@ export class Membership {
     this.backend.put(Bucket.members, hexKey(m.id), encodeMember(m));
   }
 }
+
+/** etcd's HealthInterval: how long members must have been connected before a reconfiguration. */
+export const HEALTH_INTERVAL_MS = 5_000;
+
+/** When this member's stream to a peer came up; null while it is not working (the transport's activeSince). */
+export type ActiveSince = (id: bigint) => Date | null;
+
+/** etcd's numConnectedSince: this member, and the voters it has been connected to since `sinceMs`. */
+export function countConnectedSince(
+  voters: readonly Member[],
+  selfId: bigint,
+  activeSince: ActiveSince,
+  sinceMs: number,
+): number {
+  let connected = 0;
+  for (const m of voters) {
+    if (m.id === selfId) {
+      connected++;
+      continue;
+    }
+    const since = activeSince(m.id);
+    if (since !== null && since.getTime() <= sinceMs) connected++;
+  }
+  return connected;
+}
+
+/**
+ * etcd's strict reconfiguration check before adding a member: every voter has been connected to
+ * this member for the health interval (else a new voter could leave the cluster without a quorum
+ * of live members, and no leader to take the change back).
+ */
+export function healthyToAdd(
+  voters: readonly Member[],
+  selfId: bigint,
+  activeSince: ActiveSince,
+  nowMs: number,
+): boolean {
+  return countConnectedSince(voters, selfId, activeSince, nowMs - HEALTH_INTERVAL_MS) === voters.length;
+}
+
+/**
+ * etcd's strict reconfiguration check before removing voter `id`: a member that is down may
+ * go; otherwise the live members left without it must still be a quorum of the voters.
+ */
+export function healthyToRemove(
+  voters: readonly Member[],
+  selfId: bigint,
+  id: bigint,
+  activeSince: ActiveSince,
+  nowMs: number,
+): boolean {
+  if (id !== selfId && activeSince(id) === null) return true;
+  const active = countConnectedSince(voters, selfId, activeSince, nowMs - HEALTH_INTERVAL_MS);
+  return active - 1 >= 1 + Math.floor((voters.length - 1) / 2);
+}

@@ -90,7 +90,7 @@ import {
   isTxnSerializable,
 } from './kv-apply.ts';
 import { LEASE_REVOKE_PER_SEC, Lessor, MAX_LEASE_TTL_SEC } from './lessor.ts';
-import { decodeMember, encodeMember, type Member, Membership } from './membership.ts';
+import { decodeMember, encodeMember, healthyToAdd, healthyToRemove, type Member, Membership } from './membership.ts';
 import { ServerMetrics } from './metrics.ts';
 import { RaftLoop } from './raft-loop.ts';
 import { decodeRaftRequest, encodeRaftRequest, RequestIdGenerator, RequestKind } from './raft-request.ts';
@@ -570,6 +570,9 @@ export class EtcdServer {
     });
   }
 
+  /** Since when the stream to a peer has been up (null: not up), for the health checks of reconfigurations. */
+  private readonly peerActiveSince = (id: bigint): Date | null => this.transport?.activeSince(id) ?? null;
+
   /** etcd's strict reconfiguration check: after adding a voter, a quorum must already be serving. */
   private readyToAddVoter(): boolean {
     const voters = this.membership.voters();
@@ -587,6 +590,9 @@ export class EtcdServer {
 
   async memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
     checkPeerUrls(peerUrls);
+    if (!healthyToAdd(this.membership.voters(), this.memberId, this.peerActiveSince, Date.now())) {
+      throw new ServerError(ServerErrorCode.Unhealthy);
+    }
     if (this.membership.withPeerUrl(peerUrls) !== undefined) throw new ServerError(ServerErrorCode.PeerURLExist);
     if (isLearner) {
       const learners = this.membership.list().filter((m) => m.isLearner).length;
@@ -606,6 +612,10 @@ export class EtcdServer {
     const m = this.membership.get(id);
     if (m === undefined) throw new ServerError(ServerErrorCode.MemberNotFound);
     if (!m.isLearner && !this.readyToRemoveVoter(id)) throw new ServerError(ServerErrorCode.MemberNotEnoughStarted);
+    const voters = this.membership.voters();
+    if (!m.isLearner && !healthyToRemove(voters, this.memberId, id, this.peerActiveSince, Date.now())) {
+      throw new ServerError(ServerErrorCode.Unhealthy);
+    }
     return this.proposeConfChange(ConfChangeType.RemoveNode, id, new Uint8Array(0));
   }
 

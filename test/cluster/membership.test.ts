@@ -12,8 +12,8 @@ import { Cluster, type ClusterMember, MemberKind, sleep, waitFor } from '../help
 import { ANY_SOURCE, PeerProxy } from '../helpers/cluster-proxy.ts';
 import { parseTable, type TableRow } from './table.ts';
 
-/** etcd refuses reconfiguration until its members have been connected for 5 s (HealthInterval). */
-const ETCD_HEALTH_INTERVAL_MS = 5_500;
+/** Both refuse reconfiguration until the members have been connected for 5 s (etcd's HealthInterval). */
+const HEALTH_INTERVAL_MS = 5_500;
 
 const text = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString('utf8');
 
@@ -61,16 +61,14 @@ function errorLine(stderr: string): string {
 describe('membership changes of a 3-member etcd-ts cluster', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let etcd: Cluster;
-  let etcdStartedAt = 0;
+  let startedAt = 0;
 
   before(async () => {
     [cluster, etcd] = await Promise.all([
       Cluster.start({ size: 3, proxied: true }),
-      Cluster.start({ size: 3, kind: MemberKind.ETCD }).then((c) => {
-        etcdStartedAt = Date.now();
-        return c;
-      }),
+      Cluster.start({ size: 3, kind: MemberKind.ETCD }),
     ]);
+    startedAt = Date.now();
   });
 
   after(async () => {
@@ -78,7 +76,7 @@ describe('membership changes of a 3-member etcd-ts cluster', { timeout: 120_000 
   });
 
   test("etcd's refusals, in etcd's words: existing peer URL, promoting a voter, unknown members", async () => {
-    await sleep(Math.max(0, etcdStartedAt + ETCD_HEALTH_INTERVAL_MS - Date.now()));
+    await sleep(Math.max(0, startedAt + HEALTH_INTERVAL_MS - Date.now()));
     const cases = (c: Cluster): string[][] => {
       const [, m1, m2] = c.members as [ClusterMember, ClusterMember, ClusterMember];
       return [
@@ -235,6 +233,39 @@ describe('membership changes of a 3-member etcd-ts cluster', { timeout: 120_000 
       target.proxy!.unblockAll();
       await moved.close();
     }
+  });
+
+  test('with a voter down: member add is refused (unhealthy cluster), the down member can go, a live one then cannot', async () => {
+    const leader = await cluster.leader();
+    const [down, live, third] = cluster.members.filter((m) => m !== leader) as [
+      ClusterMember,
+      ClusterMember,
+      ClusterMember,
+    ];
+    await down.kill('SIGKILL');
+    await sleep(500);
+    const spare = await cluster.prepareMember('m6');
+    const add = await cluster.etcdctl(['member', 'add', 'm6', `--peer-urls=${spare.peerUrl}`], { members: [leader] });
+    assert.equal(errorLine(add.stderr), 'Error: etcdserver: unhealthy cluster');
+    await cluster.forget(spare);
+    assert.equal((await memberTable(cluster, [leader])).length, 4);
+
+    const removed = await cluster.etcdctl(['member', 'remove', down.id.toString(16)], { members: [leader] });
+    assert.equal(removed.code, 0, removed.stderr);
+    await cluster.forget(down);
+
+    // Three voters; with one of them down, removing a live one would leave one live member of two.
+    await third.kill('SIGKILL');
+    await sleep(500);
+    const refused = await cluster.etcdctl(['member', 'remove', live.id.toString(16)], { members: [leader] });
+    assert.equal(errorLine(refused.stderr), 'Error: etcdserver: unhealthy cluster');
+    await third.restart();
+    await cluster.waitReady();
+    assert.deepEqual(
+      (await memberTable(cluster)).map((r) => r.NAME).sort(),
+      [leader, live, third].map((m) => m.name).sort(),
+    );
+    await put(live, 'after-unhealthy', '6');
   });
 });
 
