@@ -539,6 +539,9 @@ export class WatchStream {
 
   /** A progress request: the current revision, not tied to a watcher (watch id -1). */
   progress(): void {
+    // Watchers of this stream still catching up get their events first, so that the progress
+    // revision never runs ahead of events still owed on the stream.
+    this.hub.syncStream(this);
     this.send({
       header: this.hub.header(this.hub.currentRev()),
       watchId: -1n,
