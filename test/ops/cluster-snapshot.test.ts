@@ -3,7 +3,8 @@
  * `etcdctl snapshot save`, restored with `etcdctl-ts snapshot restore` into a new 3-member
  * cluster (new names, ports and token): the new cluster has its own identity, every member of
  * it serves the key space of every revision up to the snapshot's exactly as the old cluster
- * does, and it goes on from the snapshot's revision.
+ * does, and it goes on from the snapshot's revision; `etcdctl-ts defrag --cluster` then
+ * defragments every member.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -113,4 +114,11 @@ test('snapshot of a 3-member cluster under load restores into a new 3-member clu
   }
   const put = await restoredClient.put('after-restore', 'v');
   assert.equal(put.header.revision, BigInt(snapRev + 1));
+
+  // `defrag --cluster` reaches every member through the member list.
+  const defrag = await cli('etcdctl-ts', [`--endpoints=${restored.nodes[0]!.endpoint}`, 'defrag', '--cluster']);
+  assert.equal(defrag.code, 0, defrag.stderr);
+  const done = defrag.stdout.trim().split('\n').sort();
+  assert.deepEqual(done, restored.nodes.map((n) => `Finished defragmenting etcd member[http://${n.endpoint}]`).sort());
+  assert.equal((await dumpAt(restoredClient, snapRev)).kvs.length, want.length);
 });

@@ -2,7 +2,8 @@
  * Defragmentation while clients keep working: a member holding a good deal of free space (many
  * overwritten values, then compacted) is defragmented with `etcdctl-ts defrag` while readers,
  * writers and a watcher run. No request fails, the watcher sees every write once and in order,
- * the file shrinks, the data is unchanged, and the longest request stall is reported.
+ * the file shrinks, the data is unchanged, and the longest request stall is reported. Then the
+ * offline form (`defrag --data-dir`): refused while the member runs, done once it is stopped.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -111,6 +112,23 @@ test('defrag under concurrent reads, writes and a watch', { timeout: 120_000 }, 
   await watcher.close();
   assert.equal(new Set(writes).size, writes.length, 'every write has its own revision');
   assert.deepEqual(events, inOrder);
+
+  // Offline: refused while the member holds its data dir, done once it is stopped.
+  const node = cluster.nodes[0]!;
+  const busy = await cli('etcdctl-ts', ['defrag', `--data-dir=${node.spec.dataDir}`]);
+  assert.equal(busy.code, 1);
+  assert.match(busy.stderr, /^Failed to defragment etcd data\[.*\] \(data dir .* is in use/);
+  const liveRev = (await dumpAt(client, 0)).revision;
+  await node.kill('SIGTERM');
+  const offline = await cli('etcdctl-ts', ['defrag', `--data-dir=${node.spec.dataDir}`]);
+  assert.equal(offline.code, 0, offline.stderr);
+  assert.equal(offline.stdout, '');
+  node.launch();
+  await node.waitReady();
+  const reopened = await dumpAt(client, 0);
+  assert.equal(reopened.revision, liveRev);
+  assert.equal(reopened.kvs.length, KEYS + writes.length);
+
   t.diagnostic(
     `defrag of ${before.dbSize} -> ${afterStatus.dbSize} bytes took ${defragMs.toFixed(0)} ms (etcdctl-ts process included); ` +
       `${requests} requests meanwhile, longest ${longestMs.toFixed(1)} ms`,
