@@ -10,8 +10,8 @@
  * RUNS (default 3), SCALE (multiplies request totals, default 1), TARGETS (default
  * `etcd,etcd-ts`; ratios are against the first), QUIET_MAX_WAIT (s, default 20), QUIET_BUSY
  * (%, default 15), README (1: write the "3-member cluster" section of bench/README.md, 0: do not;
- * default 1 for etcd,etcd-ts), BENCH_TOOL (the tool's path); FROM_RESULTS=1 only rewrites the
- * README section from bench/cluster-put.results.json.
+ * default 1 for etcd,etcd-ts), BENCH_TOOL (the tool's path), RESULTS (the results file, default
+ * bench/cluster-put.results.json); FROM_RESULTS=1 only rewrites the README section from it.
  *
  * Each (run, scenario, mode, server) gets a fresh cluster on loopback (test/helpers/cluster.ts)
  * with fresh data dirs; servers alternate, so a burst of foreign load hits both sides alike more
@@ -33,7 +33,7 @@ import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BUILD_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-cluster-bench', 'dist');
 const ETCD_TS_ENTRY = join(BUILD_DIR, 'bin', 'etcd-ts.js');
-const RESULTS_FILE = join(REPO_ROOT, 'bench', 'cluster-put.results.json');
+const RESULTS_FILE = process.env.RESULTS ?? join(REPO_ROOT, 'bench', 'cluster-put.results.json');
 const README = join(REPO_ROOT, 'bench', 'README.md');
 const SECTION_HEADING = '## 3-member cluster';
 const TOOL_TIMEOUT_MS = 300_000;
@@ -223,8 +223,8 @@ function table(results: readonly Measurement[], targets: readonly MemberKind[]):
   const lines = [
     second === undefined
       ? `| scenario | connections | ops/s ${first} | p50 ms | p99 ms | server CPU µs/op |`
-      : `| scenario | connections | ops/s ${first} | ops/s ${second} | ops/s ratio | p50 ms ${first} | p50 ms ${second} | p99 ms ${first} | p99 ms ${second} | server CPU µs/op ${first} | server CPU µs/op ${second} |`,
-    second === undefined ? '|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|',
+      : `| scenario | connections | ops/s ${first} | ops/s ${second} | ops/s ratio | ratio, quiet pairs | p50 ms ${first} | p50 ms ${second} | p99 ms ${first} | p99 ms ${second} | server CPU µs/op ${first} | server CPU µs/op ${second} |`,
+    second === undefined ? '|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const scenario of SCENARIOS) {
     for (const mode of [Mode.SPREAD, Mode.LEADER]) {
@@ -242,8 +242,19 @@ function table(results: readonly Measurement[], targets: readonly MemberKind[]):
       const a = ops(first!);
       const b = ops(second);
       const ratio = a !== null && b !== null && a > 0 ? (b / a).toFixed(2) : '–';
+      // The same run of both servers, each started on a quiet host: the least disturbed comparisons.
+      const quietRatios: number[] = [];
+      for (const x of results) {
+        if (x.server !== first || x.scenario !== scenario.name || x.mode !== mode || !x.quiet || !x.opsPerSec) continue;
+        const y = results.find(
+          (r) => r.server === second && r.scenario === x.scenario && r.mode === x.mode && r.run === x.run && r.quiet,
+        );
+        if (y?.opsPerSec != null) quietRatios.push(y.opsPerSec / x.opsPerSec);
+      }
+      const quietMedian = median(quietRatios);
+      const quiet = quietMedian === null ? '–' : `${quietMedian.toFixed(2)} (${quietRatios.length})`;
       lines.push(
-        `| ${scenario.name} | ${mode} | ${fmt(a)} | ${fmt(b)} | ${ratio} | ${fmt(p50(first!))} | ${fmt(p50(second))} | ` +
+        `| ${scenario.name} | ${mode} | ${fmt(a)} | ${fmt(b)} | ${ratio} | ${quiet} | ${fmt(p50(first!))} | ${fmt(p50(second))} | ` +
           `${fmt(p99(first!))} | ${fmt(p99(second))} | ${fmt(cpu(first!))} | ${fmt(cpu(second))} |`,
       );
     }
@@ -259,7 +270,13 @@ function commitDescription(): string {
   return dirty > 0 ? `${head} + ${dirty} uncommitted files in src/ and bin/` : head;
 }
 
-function section(results: readonly Measurement[], targets: readonly MemberKind[], runs: number, scale: number): string {
+function section(
+  results: readonly Measurement[],
+  targets: readonly MemberKind[],
+  runs: number,
+  scale: number,
+  commit: string = commitDescription(),
+): string {
   const etcdVersion = parseEtcdVersion(spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout) ?? 'unknown';
   const failed = results.filter((r) => r.error !== undefined);
   const noisy = results.filter((r) => !r.quiet).length;
@@ -276,9 +293,9 @@ function section(results: readonly Measurement[], targets: readonly MemberKind[]
     '`node --import tsx bench/cluster-put.ts` (`bench/cluster-put.ts`: variables, method); every',
     "run's numbers are in `bench/cluster-put.results.json`. Not part of `npm test`.",
     '',
-    `- Generated ${date.slice(0, 10)}; ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores shared with other work, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; etcd ${etcdVersion}; etcd-ts at ${commitDescription()}.`,
+    `- Generated ${date.slice(0, 10)}; ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores shared with other work, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; etcd ${etcdVersion}; etcd-ts at ${commit}.`,
     `- ${runs} run(s) per row and server, each on a fresh 3-member cluster (fresh data dirs), servers alternating; SCALE=${scale}. Medians over the runs.`,
-    '- Ratio = etcd-ts / etcd ops/s (above 1: etcd-ts is faster). Server CPU = CPU time of the three member processes during the run, per put.',
+    '- Ratio = etcd-ts / etcd ops/s (above 1: etcd-ts is faster), of the medians; "quiet pairs": the median ratio over the runs where both servers started on a quiet host (how many in parentheses). Server CPU = CPU time of the three member processes during the run, per put.',
     `- ${noisy} of ${results.length} runs started on a host that was not quiet (other work above the threshold): read ratios, not absolute numbers.`,
     '',
     table(results, targets),
@@ -333,9 +350,10 @@ async function main(): Promise<void> {
       runs: number;
       scale: number;
       targets: MemberKind[];
+      commit?: string;
       results: Measurement[];
     };
-    writeSection(section(saved.results, saved.targets, saved.runs, saved.scale));
+    writeSection(section(saved.results, saved.targets, saved.runs, saved.scale, saved.commit));
     console.log(
       `# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)} from ${relative(REPO_ROOT, RESULTS_FILE)}`,
     );
@@ -352,6 +370,7 @@ async function main(): Promise<void> {
   ensureBenchmarkTool(tool);
   if (targets.includes(MemberKind.ETCD_TS)) buildEtcdTs();
 
+  const commit = commitDescription();
   const results: Measurement[] = [];
   for (let run = 1; run <= runs; run++) {
     for (const scenario of SCENARIOS) {
@@ -366,14 +385,14 @@ async function main(): Promise<void> {
                 : `${fmt(m.opsPerSec)} ops/s, p50 ${fmt(m.p50Ms)} ms, p99 ${fmt(m.p99Ms)} ms, ` +
                   `${fmt(m.serverCpuUsPerOp)} µs CPU/op, ${m.errors} errors${m.quiet ? '' : ' (host not quiet)'}`),
           );
-          writeFileSync(RESULTS_FILE, `${JSON.stringify({ runs, scale, targets, results }, null, 2)}\n`);
+          writeFileSync(RESULTS_FILE, `${JSON.stringify({ runs, scale, targets, commit, results }, null, 2)}\n`);
         }
       }
     }
   }
   console.log(`\n${table(results, targets)}\n`);
   if (writeReadme) {
-    writeSection(section(results, targets, runs, scale));
+    writeSection(section(results, targets, runs, scale, commit));
     console.log(`# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)}`);
   }
 }
