@@ -64,15 +64,17 @@ export function encodeRaftRequest(
     out.set(payload, REQUEST_HEADER_BYTES);
     return out;
   }
-  const name = Buffer.from(caller.username, 'utf8');
-  if (name.length > CALLER_NAME_MAX_BYTES) throw new RangeError(`user name of ${name.length} bytes`);
-  const at = REQUEST_HEADER_BYTES + 10 + name.length;
+  const nameBytes = caller.username.length === 0 ? 0 : Buffer.byteLength(caller.username, 'utf8');
+  if (nameBytes > CALLER_NAME_MAX_BYTES) throw new RangeError(`user name of ${nameBytes} bytes`);
+  const at = REQUEST_HEADER_BYTES + 10 + nameBytes;
   const out = Buffer.allocUnsafe(at + payload.length);
   out[0] = kind | AUTH_HEADER_FLAG;
   out.writeBigUInt64BE(id, 1);
-  out.writeBigUInt64BE(BigInt(caller.revision), REQUEST_HEADER_BYTES);
-  out.writeUInt16BE(name.length, REQUEST_HEADER_BYTES + 8);
-  out.set(name, REQUEST_HEADER_BYTES + 10);
+  // The revision is a safe integer: two 32-bit halves, without a BigInt.
+  out.writeUInt32BE(Math.floor(caller.revision / 0x1_0000_0000), REQUEST_HEADER_BYTES);
+  out.writeUInt32BE(caller.revision >>> 0, REQUEST_HEADER_BYTES + 4);
+  out.writeUInt16BE(nameBytes, REQUEST_HEADER_BYTES + 8);
+  if (nameBytes > 0) out.write(caller.username, REQUEST_HEADER_BYTES + 10, 'utf8');
   out.set(payload, at);
   return out;
 }
@@ -94,7 +96,7 @@ export function decodeRaftRequest(data: Uint8Array): DecodedRaftRequest {
     return { kind: first, id, payload: data.subarray(REQUEST_HEADER_BYTES), caller: undefined };
   }
   if (data.length < REQUEST_HEADER_BYTES + 10) throw new Error(`raft request caller header truncated`);
-  const revision = Number(view.getBigUint64(REQUEST_HEADER_BYTES));
+  const revision = view.getUint32(REQUEST_HEADER_BYTES) * 0x1_0000_0000 + view.getUint32(REQUEST_HEADER_BYTES + 4);
   const nameBytes = view.getUint16(REQUEST_HEADER_BYTES + 8);
   const at = REQUEST_HEADER_BYTES + 10 + nameBytes;
   if (data.length < at) throw new Error(`raft request caller name truncated`);
