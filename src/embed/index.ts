@@ -212,6 +212,7 @@ export async function startMember(
       keepalive,
       tls: peerTls?.options ?? null,
       tlsSource: peerTls,
+      ...(config.peerCertAllowedCn === '' ? {} : { tlsAllowedCommonName: config.peerCertAllowedCn }),
       streamHooks: peerStreamHooks,
     });
     servers.push(peerServer);

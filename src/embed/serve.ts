@@ -58,6 +58,8 @@ export interface MultiplexServerOptions {
    * arrives, before its handshake; a new version replaces the listener's secure context.
    */
   readonly tlsSource?: { current(): { version: number; options: TlsOptions } } | null;
+  /** --peer-cert-allowed-cn: a connection whose client certificate has another common name is dropped. */
+  readonly tlsAllowedCommonName?: string;
   /**
    * Consulted first for every HTTP/2 stream (the peer transport's long-lived streams): a hook
    * that returns true has taken the stream. The list may grow after the server starts.
@@ -191,10 +193,17 @@ export class MultiplexServer {
       if (this.#options.tls === null)
         throw new Error(`${url}: TLS URL without a certificate (--cert-file, --key-file)`);
       const source = this.#options.tlsSource ?? null;
+      const allowedCn = this.#options.tlsAllowedCommonName;
       let applied = source?.current() ?? null;
       const tls = createTlsServer(
         { ...(applied?.options ?? this.#options.tls), ALPNProtocols: ['h2', 'http/1.1'] },
-        (socket) => this.#dispatch(socket),
+        (socket) => {
+          if (allowedCn !== undefined && commonNameOf(socket) !== allowedCn) {
+            socket.destroy();
+            return;
+          }
+          this.#dispatch(socket);
+        },
       );
       tls.on('tlsClientError', () => {});
       if (source !== null) {
@@ -285,6 +294,12 @@ export class MultiplexServer {
     for (const socket of this.#sockets) socket.destroy();
     await listenersClosed;
   }
+}
+
+/** The common name of the client certificate a TLS connection presented. */
+function commonNameOf(socket: TLSSocket): string | undefined {
+  const cn = (socket.getPeerCertificate()?.subject as { CN?: string | string[] } | undefined)?.CN;
+  return Array.isArray(cn) ? cn[0] : cn;
 }
 
 /** etcd binds `localhost` as the IPv4 loopback (Go resolves it that way first). */

@@ -38,6 +38,8 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const CALL_TIMEOUT_MS = 5_000;
 const b = (s: string) => Buffer.from(s);
+/** The common name every peer certificate has (--peer-cert-allowed-cn). */
+const PEER_CN = 'etcd-peer';
 
 interface Node {
   name: string;
@@ -96,7 +98,7 @@ describe('a TLS cluster with client certificates', { timeout: 120_000 }, () => {
         clientPort: await freePort(),
         peerPort: await freePort(),
         clientCert: ca.issue(`${name}-client`, `${name}.etcd`),
-        peerCert: ca.issue(`${name}-peer`, `${name}.peer`),
+        peerCert: ca.issue(`${name}-peer`, PEER_CN),
         output: '',
       });
     }
@@ -122,6 +124,7 @@ describe('a TLS cluster with client certificates', { timeout: 120_000 }, () => {
         `--peer-key-file=${n.peerCert.key}`,
         `--peer-trusted-ca-file=${ca.cert}`,
         '--peer-client-cert-auth',
+        `--peer-cert-allowed-cn=${PEER_CN}`,
         '--bcrypt-cost=4',
         '--log-level=error',
       ];
@@ -272,8 +275,11 @@ describe('a TLS cluster with client certificates', { timeout: 120_000 }, () => {
       'intruder',
     ]);
     assert.notEqual(r.code, 0);
-    // The peer port refuses a connection without a certificate of the cluster's CA too.
+    // The peer port refuses a certificate of another CA, and one of the cluster's CA with
+    // another common name than --peer-cert-allowed-cn; a member's own is accepted.
     await assert.rejects(handshake(m2.peerPort, { ca: readFileSync(ca.cert), ...pair(foreignCert) }));
+    await assert.rejects(handshake(m2.peerPort, { ca: readFileSync(ca.cert), ...pair(certs.get('alice')!) }));
+    assert.ok(await handshake(m2.peerPort, { ca: readFileSync(ca.cert), ...pair(m1.peerCert) }));
     const afterwards = await call(
       channelTo(m1, 'root'),
       KVService.Range,
@@ -297,7 +303,7 @@ describe('a TLS cluster with client certificates', { timeout: 120_000 }, () => {
       ['client', m2.clientCert],
       ['peer', m2.peerCert],
     ] as const) {
-      const fresh = ca.issue(`m2-${side}-rotated`, `m2.${side}.rotated`);
+      const fresh = ca.issue(`m2-${side}-rotated`, side === 'peer' ? PEER_CN : 'm2.rotated');
       // Written as a rotation tool would: the certificate first, then its key.
       copyFileSync(fresh.cert, `${files.cert}.new`);
       renameSync(`${files.cert}.new`, files.cert);
@@ -307,7 +313,8 @@ describe('a TLS cluster with client certificates', { timeout: 120_000 }, () => {
     const newClient = await handshake(m2.clientPort, opts);
     assert.equal(newClient, serialOf(m2.clientCert.cert));
     assert.notEqual(newClient, oldClient);
-    assert.equal(await handshake(m2.peerPort, opts), serialOf(m2.peerCert.cert));
+    const asPeer = { ca: readFileSync(ca.cert), ...pair(m1.peerCert) };
+    assert.equal(await handshake(m2.peerPort, asPeer), serialOf(m2.peerCert.cert));
     // The connection made before still works, and so do new ones and the cluster.
     await call(held, KVService.Range, RangeRequest.fromPartial({ key: b('app/x') }));
     await call(
