@@ -205,6 +205,14 @@ describe('the auth lifecycle through etcdctl, etcd against etcd-ts', { timeout: 
     await step([...root, 'auth', 'disable']);
     await step(['get', 'a1']);
     await step(['auth', 'disable']);
+    // `auth status` is etcdctl 3.5's: etcdctl-ts alone.
+    const status = await etcdctlTs([`--endpoints=${tool.member.endpoint}`, 'auth', 'status']);
+    assert.equal(status.code, 0, status.stderr.toString());
+    const revision = /^Authentication Status: false\nAuthRevision: (\d+)\n$/.exec(status.stdout.toString());
+    assert.ok(revision !== null, status.stdout.toString());
+    const json = await etcdctlTs([`--endpoints=${tool.member.endpoint}`, 'auth', 'status', '-w', 'json']);
+    const parsed = JSON.parse(json.stdout.toString()) as { enabled?: boolean; authRevision?: number };
+    assert.deepEqual([parsed.enabled, parsed.authRevision], [undefined, Number(revision[1])]);
     await step(['user', 'delete', 'root']);
   });
 });
