@@ -533,8 +533,9 @@ export class EtcdServer {
     };
   }
 
-  hashKV(revision: number): HashKVResponse {
-    const h = this.store.hashKV(revision);
+  /** etcd's HashKV, computed in slices so that a large store does not hold up the event loop. */
+  async hashKV(revision: number): Promise<HashKVResponse> {
+    const h = await this.store.hashKVAsync(revision);
     return {
       header: this.header(),
       hash: h.hash,
@@ -1414,7 +1415,7 @@ export class EtcdServer {
         // and applied configuration), not the older snapshot raft picked: a member added since
         // that snapshot is in the new configuration, so it does not ignore the message.
         // The pending batch is committed first so that the stream holds everything applied.
-        this.backend.forceCommit();
+        const committed = this.backend.forceCommit();
         const applied = this.appliedIndex;
         let snapMessage = m;
         try {
@@ -1430,7 +1431,14 @@ export class EtcdServer {
         } catch (err) {
           this.opts.log.warn({ err: String(err) }, 'sending the snapshot raft chose');
         }
-        t.sendSnapshot(snapMessage, this.backend.snapshotStream());
+        const backend = this.backend;
+        committed.then(
+          () => t.sendSnapshot(snapMessage, backend.snapshotStream()),
+          (err: unknown) => {
+            this.opts.log.warn({ err: String(err) }, 'could not commit the backend for a snapshot');
+            this.raft.node.reportSnapshot(m.to, false);
+          },
+        );
       } else {
         (plain ??= []).push(m);
       }
@@ -1449,7 +1457,7 @@ export class EtcdServer {
       try {
         // The backend is the state machine of the snapshot: it must be durable before the WAL
         // before it is released.
-        this.backend.forceCommit();
+        await this.backend.forceCommit();
         await this.backend.sync();
         await this.raft.snapshot(index, new Uint8Array(0), this.opts.snapshotCatchUpEntries);
         this.snapshotIndex = index;
