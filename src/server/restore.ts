@@ -85,9 +85,10 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreResu
   const memberDir = join(dataDir, 'member');
   const snapDir = join(memberDir, 'snap');
   const walDir = opts.walDir !== undefined && opts.walDir !== '' ? resolve(opts.walDir) : join(memberDir, 'wal');
+  // etcd's order: the cluster configuration, then the target directories, then the file.
+  const { self, members, clusterId } = newCluster(opts);
   if (await exists(dataDir)) throw new RestoreError(`data-dir ${JSON.stringify(opts.dataDir)} exists`);
   if (await exists(walDir)) throw new RestoreError(`wal-dir ${JSON.stringify(opts.walDir ?? walDir)} exists`);
-  const { self, members, clusterId } = newCluster(opts);
   const dbBytes = await verifySnapshotHash(opts.snapshotPath, opts.skipHashCheck === true);
   const reader = await BboltReader.open(opts.snapshotPath, { sizeBytes: dbBytes });
   let created = false;

@@ -12,7 +12,7 @@
  * page per tree level.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, open, readdir, rm } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '../storage/backend/crc32c.ts';
 import { type Backend, BUCKET_NAMES, Bucket, type BucketName, MetaKey } from '../storage/backend/index.ts';
@@ -292,6 +292,7 @@ export class SnapshotHashError extends Error {
  * last `key` entry. A file with an appended hash is read without it.
  */
 export async function snapshotStatus(path: string): Promise<SnapshotStatus> {
+  await stat(path);
   const reader = await BboltReader.open(path);
   try {
     const problems = await reader.check();

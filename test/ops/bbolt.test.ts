@@ -172,7 +172,9 @@ describe('bbolt files', () => {
 
     const notBolt = Buffer.alloc(3 * PAGE_SIZE, 7);
     writeFileSync(`${dir}/junk.db`, notBolt);
-    await assert.rejects(BboltReader.open(`${dir}/junk.db`), /no valid meta page/);
+    await assert.rejects(BboltReader.open(`${dir}/junk.db`), /^BboltCorruptError: invalid database$/);
+    writeFileSync(`${dir}/tiny.db`, Buffer.alloc(100));
+    await assert.rejects(BboltReader.open(`${dir}/tiny.db`), /file size too small/);
   });
 
   test('the writer refuses keys out of order, empty keys, a bucket twice and use after finish', () => {

@@ -247,8 +247,9 @@ const restore: CommandSpec = {
 /** An error as etcdctl words it (`open x: no such file or directory`). */
 function fileError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ENOENT' && typeof e.path === 'string') return `open ${e.path}: no such file or directory`;
-  if (e?.code === 'EACCES' && typeof e.path === 'string') return `open ${e.path}: permission denied`;
+  const op = e?.syscall === 'stat' ? 'stat' : 'open';
+  if (e?.code === 'ENOENT' && typeof e.path === 'string') return `${op} ${e.path}: no such file or directory`;
+  if (e?.code === 'EACCES' && typeof e.path === 'string') return `${op} ${e.path}: permission denied`;
   return err instanceof Error ? err.message : String(err);
 }
 

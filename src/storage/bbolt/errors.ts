@@ -10,10 +10,13 @@ export class BboltError extends Error {
   }
 }
 
-/** The file is not a bbolt database, or its pages do not hold together. */
+/**
+ * The file is not a bbolt database, or its pages do not hold together. Messages are bbolt's
+ * where bbolt has one (`invalid database`, `file size too small`, `checksum error`).
+ */
 export class BboltCorruptError extends BboltError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_BBOLT_CORRUPT', `bbolt: ${message}`, options);
+    super('ERR_BBOLT_CORRUPT', message, options);
     this.name = 'BboltCorruptError';
   }
 }
@@ -21,7 +24,7 @@ export class BboltCorruptError extends BboltError {
 /** The caller broke the writer's contract (keys out of order, a bucket twice, sizes over bbolt's limits). */
 export class BboltUsageError extends BboltError {
   constructor(message: string) {
-    super('ERR_BBOLT_USAGE', `bbolt: ${message}`);
+    super('ERR_BBOLT_USAGE', `bbolt writer: ${message}`);
     this.name = 'BboltUsageError';
   }
 }

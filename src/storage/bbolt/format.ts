@@ -119,9 +119,9 @@ export function encodeMetaPage(id: number, meta: Meta): Buffer {
  * checksum). `buf` starts at the page.
  */
 export function decodeMetaPage(buf: Buffer): Meta | string {
-  if (buf.length < PAGE_HEADER_BYTES + META_BYTES) return 'meta page truncated';
+  if (buf.length < PAGE_HEADER_BYTES + META_BYTES) return 'file size too small';
   const m = PAGE_HEADER_BYTES;
-  if (buf.readUInt32LE(m) !== MAGIC) return 'invalid database (bad magic)';
+  if (buf.readUInt32LE(m) !== MAGIC) return 'invalid database';
   if (buf.readUInt32LE(m + 4) !== FORMAT_VERSION) return 'version mismatch';
   const sum = fnv1a64(buf.subarray(m, m + META_CHECKSUMMED_BYTES));
   if (sum !== buf.readBigUInt64LE(m + 56)) return 'checksum error';

@@ -81,7 +81,7 @@ export class BboltReader {
       if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0 || sizeBytes > fileBytes) {
         throw new BboltCorruptError(`${path}: ${sizeBytes} bytes asked of a file of ${fileBytes}`);
       }
-      const meta = await readMeta(fh, sizeBytes, path);
+      const meta = await readMeta(fh, sizeBytes);
       if (meta.pgid * meta.pageSize > sizeBytes) {
         throw new BboltCorruptError(
           `${path}: file size ${sizeBytes} is smaller than the ${meta.pgid} pages of ${meta.pageSize} bytes the meta claims`,
@@ -252,22 +252,26 @@ export class BboltReader {
 /** Trees start after the meta pages. */
 const FIRST_TREE_PAGE = 2;
 
-async function readMeta(fh: FileHandle, sizeBytes: number, path: string): Promise<Meta> {
-  const head = Buffer.alloc(Math.min(sizeBytes, PAGE_SIZE));
+/**
+ * bbolt's choice of meta: the valid one with the larger txid; when neither is valid, meta 0's
+ * error. As bbolt's Open: a file without a whole first page is `invalid database`, one without
+ * two pages `file size too small`.
+ */
+async function readMeta(fh: FileHandle, sizeBytes: number): Promise<Meta> {
+  if (sizeBytes < PAGE_SIZE) throw new BboltCorruptError('invalid database');
+  const head = Buffer.alloc(PAGE_SIZE);
   await fh.read(head, 0, head.length, 0);
   const m0 = decodeMetaPage(head);
   // meta 1 sits one page further; its page size is meta 0's when meta 0 is valid.
   const ps = typeof m0 === 'string' ? PAGE_SIZE : m0.pageSize;
-  let m1: Meta | string = 'meta page truncated';
-  if (sizeBytes >= 2 * ps) {
-    const second = Buffer.alloc(ps);
-    await fh.read(second, 0, ps, ps);
-    m1 = decodeMetaPage(second);
-  }
+  if (sizeBytes < 2 * ps) throw new BboltCorruptError('file size too small');
+  const second = Buffer.alloc(ps);
+  await fh.read(second, 0, ps, ps);
+  const m1 = decodeMetaPage(second);
   if (typeof m0 !== 'string' && typeof m1 !== 'string') return m1.txid > m0.txid ? m1 : m0;
   if (typeof m0 !== 'string') return m0;
   if (typeof m1 !== 'string') return m1;
-  throw new BboltCorruptError(`${path}: no valid meta page (meta 0: ${m0}; meta 1: ${m1})`);
+  throw new BboltCorruptError(m0);
 }
 
 function decodeBucket(name: Buffer, value: Buffer): BboltBucket {
