@@ -174,7 +174,9 @@ describe('bbolt files', () => {
     writeFileSync(`${dir}/junk.db`, notBolt);
     await assert.rejects(BboltReader.open(`${dir}/junk.db`), /^BboltCorruptError: invalid database$/);
     writeFileSync(`${dir}/tiny.db`, Buffer.alloc(100));
-    await assert.rejects(BboltReader.open(`${dir}/tiny.db`), /file size too small/);
+    await assert.rejects(BboltReader.open(`${dir}/tiny.db`), /^BboltCorruptError: invalid database$/);
+    writeFileSync(`${dir}/one-page.db`, good.subarray(0, PAGE_SIZE + 100));
+    await assert.rejects(BboltReader.open(`${dir}/one-page.db`), /^BboltCorruptError: file size too small$/);
   });
 
   test('the writer refuses keys out of order, empty keys, a bucket twice and use after finish', () => {
