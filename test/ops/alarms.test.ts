@@ -59,7 +59,8 @@ function alarmCall(client: Client, action: number, memberID: bigint, alarm: numb
 }
 
 function describeAlarms(alarms: readonly AlarmMember[], self: bigint): string[] {
-  return alarms.map((a) => `${a.memberID === self ? 'self' : a.memberID}:${a.alarm}`);
+  // etcd lists alarms in Go map order (it varies from call to call): compare them as sets.
+  return alarms.map((a) => `${a.memberID === self ? 'self' : a.memberID}:${a.alarm}`).sort();
 }
 
 /** The NOSPACE scenario; returns what a client sees at each step. */
