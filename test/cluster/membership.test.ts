@@ -178,7 +178,13 @@ describe('membership changes of a 3-member etcd-ts cluster', { timeout: 120_000 
     );
 
     // A second learner is refused while one is there.
-    const extra = await cluster.etcdctl(['member', 'add', 'm5', '--peer-urls=http://127.0.0.1:9', '--learner']);
+    // (etcd's health check refuses any add until every voter has been connected for 5 s: on a
+    // slow host that window may still be open after the changes above, and a refusal changes
+    // nothing, so the add is asked again.)
+    const extra = await waitFor('an add past the health check', 20_000, async () => {
+      const r = await cluster.etcdctl(['member', 'add', 'm5', '--peer-urls=http://127.0.0.1:9', '--learner']);
+      return errorLine(r.stderr) === 'Error: etcdserver: unhealthy cluster' ? undefined : r;
+    });
     assert.equal(errorLine(extra.stderr), 'Error: etcdserver: too many learner members in cluster');
 
     const voters = cluster.members.filter((m) => m !== m4);
@@ -243,7 +249,8 @@ describe('membership changes of a 3-member etcd-ts cluster', { timeout: 120_000 
       ClusterMember,
     ];
     await down.kill('SIGKILL');
-    await sleep(500);
+    // Time for the leader to see the peer's streams end, even on a busy host.
+    await sleep(2_000);
     const spare = await cluster.prepareMember('m6');
     const add = await cluster.etcdctl(['member', 'add', 'm6', `--peer-urls=${spare.peerUrl}`], { members: [leader] });
     assert.equal(errorLine(add.stderr), 'Error: etcdserver: unhealthy cluster');
@@ -256,7 +263,7 @@ describe('membership changes of a 3-member etcd-ts cluster', { timeout: 120_000 
 
     // Three voters; with one of them down, removing a live one would leave one live member of two.
     await third.kill('SIGKILL');
-    await sleep(500);
+    await sleep(2_000);
     const refused = await cluster.etcdctl(['member', 'remove', live.id.toString(16)], { members: [leader] });
     assert.equal(errorLine(refused.stderr), 'Error: etcdserver: unhealthy cluster');
     await third.restart();

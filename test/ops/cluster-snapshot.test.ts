@@ -66,7 +66,9 @@ test('snapshot of a 3-member cluster under load restores into a new 3-member clu
   const status = await snapshotStatus(file);
   const snapRev = status.revision;
   const oldRev = Number((await dumpAt(client, 0)).revision);
-  assert.ok(snapRev > WRITES_BEFORE_SNAPSHOT && snapRev < oldRev, `snapshot at ${snapRev}, cluster at ${oldRev}`);
+  // The snapshot holds at least the writes made before it and not those acknowledged after it
+  // (on a slow host the load may not have landed a write between the two).
+  assert.ok(snapRev >= WRITES_BEFORE_SNAPSHOT && snapRev < oldRev, `snapshot at ${snapRev}, cluster at ${oldRev}`);
 
   const names = ['x', 'y', 'z'];
   const ports = await allocatePorts(3);
