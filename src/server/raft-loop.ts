@@ -210,8 +210,11 @@ export class RaftLoop {
         });
         await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
       }
-      if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      if (rd.entries.length > 0 || rd.mustSync) {
         await this.wal.save(rd.hardState ?? null, rd.entries);
+      } else if (rd.hardState !== undefined) {
+        // Only the commit index moved: no write or fsync of its own, it goes out with the next save.
+        this.wal.deferHardState(rd.hardState);
       }
       if (rd.snapshot !== undefined) {
         this.storage.applySnapshot(rd.snapshot);
