@@ -189,6 +189,7 @@ export class RaftLoop {
     }
     this.processing = true;
     let rd: Ready;
+    let persisted = false;
     try {
       rd = this.node.ready();
       if (rd.softState !== undefined) this.handlers.softState(rd.softState);
@@ -212,6 +213,7 @@ export class RaftLoop {
       }
       if (rd.entries.length > 0 || rd.mustSync) {
         await this.wal.save(rd.hardState ?? null, rd.entries);
+        persisted = true;
       } else if (rd.hardState !== undefined) {
         // Only the commit index moved: no write or fsync of its own, it goes out with the next save.
         this.wal.deferHardState(rd.hardState);
@@ -238,8 +240,12 @@ export class RaftLoop {
     } finally {
       this.processing = false;
     }
-    if (this.node.hasReady()) this.schedule();
-    else this.signalIdle();
+    // After a WAL write (a fresh stack), the next Ready (the commit of what was just written,
+    // proposals that came meanwhile) is handled at once rather than a turn of the loop later.
+    if (this.node.hasReady()) {
+      if (persisted) void this.processReady();
+      else this.schedule();
+    } else this.signalIdle();
   }
 
   private fail(err: Error): void {

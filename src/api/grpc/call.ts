@@ -68,8 +68,10 @@ const OK_TRAILERS_ONLY: OutgoingHttpHeaders = Object.freeze({
   'content-type': 'application/grpc',
   'grpc-status': '0',
 });
-const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
-const END_STREAM = Object.freeze({ endStream: true });
+// No `date` header: gRPC servers send none (grpc-go neither), and Node would add one to every
+// response (one more header to copy, validate and HPACK-encode per call).
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
+const END_STREAM = Object.freeze({ endStream: true, sendDate: false });
 const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /** A response that carries only a status (no message): headers and trailers in one HEADERS frame. */
