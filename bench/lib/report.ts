@@ -198,7 +198,8 @@ function sourceLines(src: ResultsSource): string[] {
     '',
     `- Machine: ${m.cpuModel}, ${m.cpus} cores, ${fmtSig(m.memTotalBytes / 1024 ** 3)} GiB RAM, ${m.os}, Linux ${m.kernel}`,
     `- Node ${m.node}; etcd ${m.etcdVersion}; client: ${m.tool}; etcd-ts ${m.etcdTsVersion} at ${m.etcdTsCommit}`,
-    `- ${st.runs} runs per scenario and server, each on a fresh server and data dir, alternating ${labels.join(', ')}; ` +
+    `- ${st.runs} ${st.runs === 1 ? 'run' : 'runs'} per scenario and server, each on a fresh server and data dir, ` +
+      `alternating ${labels.join(', ')}; ` +
       `SCALE=${st.scale}`,
     labels.length < 2
       ? '- Medians over the runs.'
