@@ -1,8 +1,9 @@
 /**
  * The raft loop of a member: drives the pure raft state machine with ticks, persists each
- * Ready to the WAL (one write and one fsync per Ready, which is the group commit: every
- * proposal made while the previous fsync ran lands in the next batch), sends messages,
- * hands committed entries to the applier, and advances.
+ * Ready to the WAL (one durable write per Ready, which is the group commit: every proposal
+ * made while the previous write ran lands in the next batch; a Ready that only moves the
+ * commit index is not synced, as raft's mustSync allows), sends messages, hands committed
+ * entries to the applier, and advances.
  *
  * Handling order of a Ready (src/raft/README.md): early messages, persist snapshot + entries
  * + hard state, send the rest of the messages, apply, advance.
