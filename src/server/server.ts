@@ -351,6 +351,8 @@ export class EtcdServer {
   private readRetryTimer: NodeJS.Timeout | undefined = undefined;
   private dbSizeCached = 0;
   private dbSizeReadAtMs = 0;
+  /** Quota cost of the writes admitted since the size was last read. */
+  private quotaAdmittedBytes = 0;
 
   private compactionTimer: NodeJS.Timeout | undefined = undefined;
   private readonly revisionSamples: { atMs: number; rev: number }[] = [];
@@ -1481,7 +1483,10 @@ export class EtcdServer {
   private checkQuota(costBytes: number): void {
     if (costBytes === 0) return;
     const quota = this.opts.quotaBackendBytes > 0 ? this.opts.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
-    if (this.dbSizeBytes() + costBytes < quota) return;
+    if (this.dbSizeBytes() + costBytes < quota) {
+      this.quotaAdmittedBytes += costBytes;
+      return;
+    }
     void this.proposeAlarm(true, AlarmType.NOSPACE).catch((err: unknown) =>
       this.opts.log.warn({ err: String(err) }, 'failed to raise the NOSPACE alarm'),
     );
@@ -1497,8 +1502,11 @@ export class EtcdServer {
     if (now - this.dbSizeReadAtMs >= QUOTA_SIZE_REFRESH_MS) {
       this.dbSizeCached = this.backend.size().sizeBytes;
       this.dbSizeReadAtMs = now;
+      this.quotaAdmittedBytes = 0;
     }
-    return this.dbSizeCached;
+    // The writes admitted since the last read count too: a burst between two reads must not
+    // all pass on the old size.
+    return this.dbSizeCached + this.quotaAdmittedBytes;
   }
 
   /** Raises (or clears) `alarm` for `memberId` through raft; resolves to the alarms it changed. */
