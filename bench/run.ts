@@ -2,14 +2,22 @@
 // tool. See bench/README.md ("How to run") for the settings.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchConfig, ConfigError, ReadmeMode, readConfig, TargetKind } from './lib/config.ts';
 import { liveTempDirs, measureRun } from './lib/measure.ts';
 import { parseEtcdVersion } from './lib/parse.ts';
-import { fmtInt, fmtMiB, fmtSig, renderSection, replaceSection, SECTION_HEADING } from './lib/report.ts';
+import {
+  fmtInt,
+  fmtMiB,
+  fmtSig,
+  type ResultsSource,
+  renderSection,
+  replaceSection,
+  SECTION_HEADING,
+} from './lib/report.ts';
 import { type MachineInfo, RESULTS_FORMAT_VERSION, type ResultsFile, type RunResult } from './lib/results.ts';
 import { SCENARIOS } from './lib/scenarios.ts';
 import { liveServers, serverArgs } from './lib/server.ts';
@@ -31,6 +39,10 @@ async function main(): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  if (process.argv.includes('--report')) {
+    publish(config, null);
+    return 0;
   }
   if (!isExecutable(config.etcdPath)) {
     console.error(`bench: ${config.etcdPath} is not an executable etcd (set ETCD_BIN or install etcd-server)`);
@@ -89,14 +101,56 @@ async function main(): Promise<number> {
   file.finishedAt = new Date().toISOString();
   writeJson(resultsPath, file);
 
-  const section = renderSection(file, relative(REPO_ROOT, resultsPath));
+  publish(config, { file, path: relative(REPO_ROOT, resultsPath) });
+  return 0;
+}
+
+/**
+ * Prints the section and writes it into bench/README.md (per BENCH_README). The main tables
+ * come from `current` when it has main scenarios, the load_1m table when it has load_1m;
+ * otherwise each comes from the newest finished results file with the same targets.
+ */
+function publish(config: BenchConfig, current: ResultsSource | null): void {
+  const labels = config.targets.map((t) => t.label).join(',');
+  const has = (f: ResultsFile, load: boolean): boolean => f.settings.scenarios.some((s) => (s === 'load_1m') === load);
+  const pick = (load: boolean): ResultsSource | null =>
+    current !== null && has(current.file, load) ? current : newestResults(config, labels, (f) => has(f, load));
+  const main = pick(false);
+  const load = pick(true);
+  if (main === null && load === null) {
+    console.error(`bench: no finished results for ${labels} in ${config.resultsDir}`);
+    return;
+  }
+  const section = renderSection(main, load);
   console.log(`\n${SECTION_HEADING}\n\n${section}`);
   const pair = config.targets.map((t) => t.kind).join(',') === `${TargetKind.etcd},${TargetKind.etcdTs}`;
   if (config.readme === ReadmeMode.always || (config.readme === ReadmeMode.auto && pair)) {
     writeFileSync(README, replaceSection(readFileSync(README, 'utf8'), SECTION_HEADING, section));
     console.log(`# ${relative(process.cwd(), README)}: "${SECTION_HEADING.slice(3)}" updated`);
   }
-  return 0;
+}
+
+/** The newest finished results file (names are timestamps) for these targets that `accept`s. */
+function newestResults(config: BenchConfig, labels: string, accept: (f: ResultsFile) => boolean): ResultsSource | null {
+  let names: string[];
+  try {
+    names = readdirSync(config.resultsDir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return null;
+  }
+  for (const name of names.sort().reverse()) {
+    const path = join(config.resultsDir, name);
+    let file: ResultsFile;
+    try {
+      file = JSON.parse(readFileSync(path, 'utf8')) as ResultsFile;
+    } catch {
+      continue;
+    }
+    if (file.format !== RESULTS_FORMAT_VERSION || file.finishedAt === null) continue;
+    if (file.settings.targets.map((t) => t.label).join(',') !== labels || !accept(file)) continue;
+    return { file, path: relative(REPO_ROOT, path) };
+  }
+  return null;
 }
 
 /**

@@ -1,12 +1,15 @@
-/** The KV service (etcdserverpb.KV): Range, Put, DeleteRange, Txn, Compact on a member. */
+/**
+ * The KV service (etcdserverpb.KV): Range, Put, DeleteRange, Txn, Compact on a member. Writes
+ * are proposed with the request bytes the client sent (`call.requestBytes`), not re-encoded.
+ */
 import { KVService } from '../proto/index.ts';
 import type { EtcdServer } from '../server/server.ts';
 import type { GrpcServer } from './grpc/index.ts';
 
 export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
   grpc.addMethod(KVService.Range, (req) => server.range(req));
-  grpc.addMethod(KVService.Put, (req) => server.put(req));
-  grpc.addMethod(KVService.DeleteRange, (req) => server.deleteRange(req));
-  grpc.addMethod(KVService.Txn, (req) => server.txn(req));
-  grpc.addMethod(KVService.Compact, (req) => server.compact(req));
+  grpc.addMethod(KVService.Put, (req, call) => server.put(req, call.requestBytes));
+  grpc.addMethod(KVService.DeleteRange, (req, call) => server.deleteRange(req, call.requestBytes));
+  grpc.addMethod(KVService.Txn, (req, call) => server.txn(req, call.requestBytes));
+  grpc.addMethod(KVService.Compact, (req, call) => server.compact(req, call.requestBytes));
 }

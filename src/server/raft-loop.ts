@@ -1,8 +1,9 @@
 /**
  * The raft loop of a member: drives the pure raft state machine with ticks, persists each
- * Ready to the WAL (one write and one fsync per Ready, which is the group commit: every
- * proposal made while the previous fsync ran lands in the next batch), sends messages,
- * hands committed entries to the applier, and advances.
+ * Ready to the WAL (one durable write per Ready, which is the group commit: every proposal
+ * made while the previous write ran lands in the next batch; a Ready that only moves the
+ * commit index is not synced, as raft's mustSync allows), sends messages, hands committed
+ * entries to the applier, and advances.
  *
  * Handling order of a Ready (src/raft/README.md): early messages, persist snapshot + entries
  * + hard state, send the rest of the messages, apply, advance.
@@ -189,6 +190,7 @@ export class RaftLoop {
     }
     this.processing = true;
     let rd: Ready;
+    let persisted = false;
     try {
       rd = this.node.ready();
       if (rd.softState !== undefined) this.handlers.softState(rd.softState);
@@ -210,8 +212,12 @@ export class RaftLoop {
         });
         await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
       }
-      if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      if (rd.entries.length > 0 || rd.mustSync) {
         await this.wal.save(rd.hardState ?? null, rd.entries);
+        persisted = true;
+      } else if (rd.hardState !== undefined) {
+        // Only the commit index moved: no write or fsync of its own, it goes out with the next save.
+        this.wal.deferHardState(rd.hardState);
       }
       if (rd.snapshot !== undefined) {
         this.storage.applySnapshot(rd.snapshot);
@@ -235,8 +241,12 @@ export class RaftLoop {
     } finally {
       this.processing = false;
     }
-    if (this.node.hasReady()) this.schedule();
-    else this.signalIdle();
+    // After a WAL write (a fresh stack), the next Ready (the commit of what was just written,
+    // proposals that came meanwhile) is handled at once rather than a turn of the loop later.
+    if (this.node.hasReady()) {
+      if (persisted) void this.processReady();
+      else this.schedule();
+    } else this.signalIdle();
   }
 
   private fail(err: Error): void {

@@ -11,6 +11,14 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  decodeDeleteRangeRequest,
+  decodePutRequest,
+  decodeTxnRequest,
+  encodeDeleteRangeRequest,
+  encodePutRequest,
+  encodeTxnRequest,
+} from '../proto/fast/index.ts';
+import {
   AlarmMember,
   type AlarmRequest,
   AlarmRequest_AlarmAction,
@@ -20,7 +28,6 @@ import {
   CompactionRequest as CompactionRequestCodec,
   type CompactionResponse,
   type DeleteRangeRequest,
-  DeleteRangeRequest as DeleteRangeRequestCodec,
   type DeleteRangeResponse,
   Event_EventType,
   type HashKVResponse,
@@ -34,14 +41,12 @@ import {
   type LeaseTimeToLiveRequest,
   type LeaseTimeToLiveResponse,
   type PutRequest,
-  PutRequest as PutRequestCodec,
   type PutResponse,
   type RangeRequest,
   type RangeResponse,
   type ResponseHeader,
   type StatusResponse,
   type TxnRequest,
-  TxnRequest as TxnRequestCodec,
   type TxnResponse,
 } from '../proto/index.ts';
 import {
@@ -346,6 +351,8 @@ export class EtcdServer {
   private readRetryTimer: NodeJS.Timeout | undefined = undefined;
   private dbSizeCached = 0;
   private dbSizeReadAtMs = 0;
+  /** Quota cost of the writes admitted since the size was last read. */
+  private quotaAdmittedBytes = 0;
 
   private compactionTimer: NodeJS.Timeout | undefined = undefined;
   private readonly revisionSamples: { atMs: number; rev: number }[] = [];
@@ -886,16 +893,12 @@ export class EtcdServer {
   async put(req: PutRequest, wire?: Uint8Array): Promise<PutResponse> {
     checkPut(req);
     this.checkQuota(putQuotaCost(req));
-    return this.propose<PutResponse>(RequestKind.Put, req, wire ?? PutRequestCodec.encode(req).finish());
+    return this.propose<PutResponse>(RequestKind.Put, req, wire ?? encodePutRequest(req));
   }
 
   async deleteRange(req: DeleteRangeRequest, wire?: Uint8Array): Promise<DeleteRangeResponse> {
     checkDeleteRange(req);
-    return this.propose<DeleteRangeResponse>(
-      RequestKind.DeleteRange,
-      req,
-      wire ?? DeleteRangeRequestCodec.encode(req).finish(),
-    );
+    return this.propose<DeleteRangeResponse>(RequestKind.DeleteRange, req, wire ?? encodeDeleteRangeRequest(req));
   }
 
   async txn(req: TxnRequest, wire?: Uint8Array): Promise<TxnResponse> {
@@ -911,7 +914,7 @@ export class EtcdServer {
       return resp;
     }
     this.checkQuota(txnQuotaCost(req));
-    return this.propose<TxnResponse>(RequestKind.Txn, req, wire ?? TxnRequestCodec.encode(req).finish());
+    return this.propose<TxnResponse>(RequestKind.Txn, req, wire ?? encodeTxnRequest(req));
   }
 
   /** `asMember`: automatic compaction (no caller to check). */
@@ -1098,17 +1101,17 @@ export class EtcdServer {
   private applyKind(kind: number, local: unknown, payload: Uint8Array): unknown {
     switch (kind) {
       case RequestKind.Put: {
-        const req = (local as PutRequest | undefined) ?? PutRequestCodec.decode(payload);
+        const req = (local as PutRequest | undefined) ?? decodePutRequest(payload);
         this.checkAlarmsOnApply(true);
         return this.write((w) => applyPut(w, req, this.lessor));
       }
       case RequestKind.DeleteRange: {
-        const req = (local as DeleteRangeRequest | undefined) ?? DeleteRangeRequestCodec.decode(payload);
+        const req = (local as DeleteRangeRequest | undefined) ?? decodeDeleteRangeRequest(payload);
         this.checkAlarmsOnApply(false);
         return this.write((w) => applyDeleteRange(w, req));
       }
       case RequestKind.Txn: {
-        const req = (local as TxnRequest | undefined) ?? TxnRequestCodec.decode(payload);
+        const req = (local as TxnRequest | undefined) ?? decodeTxnRequest(payload);
         this.checkAlarmsOnApply(!isTxnReadOnly(req) && txnHasPut(req));
         return this.write((w) => applyTxn(w, req, this.lessor));
       }
@@ -1480,7 +1483,10 @@ export class EtcdServer {
   private checkQuota(costBytes: number): void {
     if (costBytes === 0) return;
     const quota = this.opts.quotaBackendBytes > 0 ? this.opts.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
-    if (this.dbSizeBytes() + costBytes < quota) return;
+    if (this.dbSizeBytes() + costBytes < quota) {
+      this.quotaAdmittedBytes += costBytes;
+      return;
+    }
     void this.proposeAlarm(true, AlarmType.NOSPACE).catch((err: unknown) =>
       this.opts.log.warn({ err: String(err) }, 'failed to raise the NOSPACE alarm'),
     );
@@ -1496,8 +1502,11 @@ export class EtcdServer {
     if (now - this.dbSizeReadAtMs >= QUOTA_SIZE_REFRESH_MS) {
       this.dbSizeCached = this.backend.size().sizeBytes;
       this.dbSizeReadAtMs = now;
+      this.quotaAdmittedBytes = 0;
     }
-    return this.dbSizeCached;
+    // The writes admitted since the last read count too: a burst between two reads must not
+    // all pass on the old size.
+    return this.dbSizeCached + this.quotaAdmittedBytes;
   }
 
   /** Raises (or clears) `alarm` for `memberId` through raft; resolves to the alarms it changed. */

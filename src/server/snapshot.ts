@@ -15,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, open, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '../storage/backend/crc32c.ts';
-import { type Backend, BUCKET_NAMES, Bucket, type BucketName, MetaKey } from '../storage/backend/index.ts';
+import { type Backend, BUCKET_NAMES, Bucket, MetaKey } from '../storage/backend/index.ts';
 import { SnapshotReader } from '../storage/backend/snapshot.ts';
 import { BboltCorruptError, BboltReader, BboltWriter, FIRST_BODY_PAGE, PAGE_SIZE } from '../storage/bbolt/index.ts';
 import { etcdKeyValueBytes } from '../storage/mvcc/etcd-format.ts';
@@ -36,11 +36,6 @@ const TEMP_SUFFIX = '.part';
 
 const CLUSTER_VERSION_KEY = Buffer.from('clusterVersion');
 const REVISION_KEY_BYTES = 17;
-
-/** Bucket names in bbolt's order (byte order): etcd's snapshot status hashes them in this order. */
-export const ETCD_BUCKETS: readonly BucketName[] = [...BUCKET_NAMES].sort((a, b) =>
-  Buffer.compare(Buffer.from(a), Buffer.from(b)),
-);
 
 /** What a snapshot file holds, as `etcdctl snapshot status` reports it. */
 export interface SnapshotStatus {

@@ -15,8 +15,8 @@ import {
   parseToolErrors,
   parseToolOutput,
 } from '../../bench/lib/parse.ts';
-import { cell, fmtSig, median, ratio, replaceSection } from '../../bench/lib/report.ts';
-import type { RunResult } from '../../bench/lib/results.ts';
+import { cell, fmtSig, median, ratio, renderSection, replaceSection } from '../../bench/lib/report.ts';
+import type { ResultsFile, RunResult } from '../../bench/lib/results.ts';
 import { DEFAULT_SCENARIOS, SCENARIOS, scaled, toolCommand } from '../../bench/lib/scenarios.ts';
 
 const LATENCIES = `
@@ -286,5 +286,63 @@ describe('report', () => {
 
   test('replaceSection appends a missing section', () => {
     assert.equal(replaceSection('# T\n\ntext\n', '## S', 'body'), '# T\n\ntext\n\n## S\n\nbody\n');
+  });
+
+  test('renderSection: medians per server, ratio against the first, n/a with its error, no fanout latency', () => {
+    const run = (target: string, scenario: RunResult['scenario'], ops: number | null, error: string | null = null) =>
+      ({
+        scenario,
+        target,
+        status: ops === null ? 'n/a' : 'ok',
+        error,
+        opsPerSec: ops,
+        p50Ms: ops === null ? null : 1000 / ops,
+        p99Ms: ops === null ? null : 4000 / ops,
+        errors: 0,
+        serverCpuUsPerOp: 50,
+        serverPeakRssBytes: 64 * 1024 * 1024,
+        otherPct: 5,
+        quiet: true,
+        attempts: 1,
+        load: null,
+      }) as unknown as RunResult;
+    const file = {
+      startedAt: '2026-11-21T06:00:00.000Z',
+      machine: {
+        cpuModel: 'CPU',
+        cpus: 2,
+        memTotalBytes: 2 ** 30,
+        os: 'OS',
+        kernel: 'k',
+        node: 'v20',
+        etcdVersion: '3.4.23',
+      },
+      settings: {
+        runs: 3,
+        scale: 1,
+        scenarios: ['put_rand_c100', 'watch_fanout'],
+        targets: [
+          { label: 'etcd', kind: 'etcd' },
+          { label: 'etcd-ts', kind: 'etcd-ts' },
+        ],
+      },
+      scenarios: [],
+      results: [
+        run('etcd', 'put_rand_c100', 10000),
+        run('etcd', 'put_rand_c100', 12000),
+        run('etcd', 'put_rand_c100', 11000),
+        run('etcd-ts', 'put_rand_c100', 5000),
+        run('etcd-ts', 'put_rand_c100', 6000),
+        run('etcd-ts', 'put_rand_c100', 5500),
+        run('etcd', 'watch_fanout', 500000),
+        run('etcd-ts', 'watch_fanout', null, 'Watch does not work: gRPC status 12 (UNIMPLEMENTED): unknown service'),
+      ],
+    } as unknown as ResultsFile;
+    const md = renderSection({ file, path: 'bench/results/x.json' }, null);
+    assert.match(md, /\| put_rand_c100 \| 11,000 \| 5,500 \| 0\.50 \| 0\.0909 \| 0\.182 \| 2\.00 \|/);
+    assert.match(md, /\| watch_fanout \| 500,000 \| n\/a \| {2}\| – \| – \| {2}\| – \| – \| {2}\|/);
+    assert.match(md, /etcd-ts, watch_fanout: n\/a in 1 of 1 runs: Watch does not work: gRPC status 12/);
+    assert.match(md, /`bench\/results\/x\.json`/);
+    assert.ok(!md.includes('1 million keys'));
   });
 });

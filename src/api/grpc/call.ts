@@ -41,6 +41,13 @@ export interface RegisteredMethod {
   readonly kind: MethodKind;
   /** Null for a method that is known but not served: it answers UNIMPLEMENTED. */
   readonly handler: ((...args: never[]) => unknown) | null;
+  /** The request decoder: the descriptor's, or a faster one that gives the same values. */
+  readonly decode: (bytes: Uint8Array) => unknown;
+  /**
+   * Encodes a response straight into a whole frame (header included, no copy); null: the
+   * descriptor's `encodeResponse`, framed after.
+   */
+  readonly encodeFrame: ((message: unknown) => Buffer) | null;
 }
 
 /** What every call of one server shares. */
@@ -61,8 +68,10 @@ const OK_TRAILERS_ONLY: OutgoingHttpHeaders = Object.freeze({
   'content-type': 'application/grpc',
   'grpc-status': '0',
 });
-const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
-const END_STREAM = Object.freeze({ endStream: true });
+// No `date` header: gRPC servers send none (grpc-go neither), and Node would add one to every
+// response (one more header to copy, validate and HPACK-encode per call).
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
+const END_STREAM = Object.freeze({ endStream: true, sendDate: false });
 const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /** A response that carries only a status (no message): headers and trailers in one HEADERS frame. */
@@ -88,6 +97,8 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   readonly path: string;
   readonly metadata: IncomingHttpHeaders;
   readonly deadlineMs: number;
+  /** The request message of a unary call as received (a view of it), once it has arrived. */
+  requestBytes: Uint8Array | undefined = undefined;
   expiresAtMs: number;
   deadlineTimer: NodeJS.Timeout | null = null;
 
@@ -166,15 +177,16 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     const stream = this.#stream;
     // A reset stream is destroyed before its 'close' event marks the call done.
     if (this.#done || stream.destroyed) return false;
-    const bytes = this.#encode(message);
-    if (bytes === null) return false;
+    const encoded = this.#encode(message);
+    if (encoded === null) return false;
     if (!this.#headersSent) {
       this.#headersSent = true;
       stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
     }
-    if (bytes.length <= COALESCE_RESPONSE_MAX_BYTES) return stream.write(encodeFrame(bytes));
-    stream.write(encodeFrameHeader(bytes.length));
-    return stream.write(bytes);
+    if (this.#method.encodeFrame !== null) return stream.write(encoded);
+    if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) return stream.write(encodeFrame(encoded));
+    stream.write(encodeFrameHeader(encoded.length));
+    return stream.write(encoded);
   }
 
   drain(): Promise<void> {
@@ -191,8 +203,11 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     });
   }
 
+  /** The whole frame when the method encodes into one, else the message alone; null on failure. */
   #encode(message: unknown): Uint8Array | null {
     try {
+      const encodeFrame = this.#method.encodeFrame;
+      if (encodeFrame !== null) return encodeFrame(message);
       return (this.#method.desc.encodeResponse as (m: unknown) => Uint8Array)(message);
     } catch (err) {
       this.#fail(new GrpcError(GrpcStatus.INTERNAL, `grpc: error while marshaling: ${errorMessage(err)}`));
@@ -203,20 +218,23 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   /** The single response of a unary or client-streaming call, then status OK. */
   #respond(message: unknown): void {
     if (this.#done) return;
-    const bytes = this.#encode(message);
-    if (bytes === null) return;
+    const encoded = this.#encode(message);
+    if (encoded === null) return;
     this.#done = true;
     this.#env.clock.cancel(this);
     this.#decoder.stop();
+    this.requestBytes = undefined;
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) return;
     this.#headersSent = true;
     stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-    if (bytes.length <= COALESCE_RESPONSE_MAX_BYTES) {
-      stream.end(encodeFrame(bytes));
+    if (this.#method.encodeFrame !== null) {
+      stream.end(encoded);
+    } else if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) {
+      stream.end(encodeFrame(encoded));
     } else {
-      stream.write(encodeFrameHeader(bytes.length));
-      stream.end(bytes);
+      stream.write(encodeFrameHeader(encoded.length));
+      stream.end(encoded);
     }
   }
 
@@ -390,7 +408,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     }
     let request: unknown;
     try {
-      request = this.#method.desc.decodeRequest(bytes);
+      request = this.#method.decode(bytes);
     } catch (err) {
       this.#finish(
         GrpcStatus.INTERNAL,
@@ -407,6 +425,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
       return;
     }
     this.#started = true;
+    this.requestBytes = bytes;
     this.#invokeUnary(request);
   }
 

@@ -9,6 +9,7 @@ import {
   respondWithStatus,
 } from './call.ts';
 import { DeadlineClock } from './deadline.ts';
+import { FAST_CODECS, frameEncoder } from './fast-codecs.ts';
 import { parseGrpcTimeout } from './metadata.ts';
 import type { AnyMethodDescriptor, HandlerFor } from './types.ts';
 
@@ -84,7 +85,10 @@ export class GrpcServer {
   #register(desc: AnyMethodDescriptor, handler: ((...args: never[]) => unknown) | null): void {
     const split = splitPath(desc.path);
     if (split === null) throw new Error(`gRPC method path must look like /package.Service/Method, got ${desc.path}`);
-    this.#methods.set(desc.path, { desc, kind: methodKind(desc), handler });
+    const fast = FAST_CODECS.get(desc);
+    const decode = fast?.decodeRequest ?? ((bytes: Uint8Array) => desc.decodeRequest(bytes));
+    const encodeFrame = fast === undefined ? null : frameEncoder(fast.encodeResponse);
+    this.#methods.set(desc.path, { desc, kind: methodKind(desc), handler, decode, encodeFrame });
     this.#services.add(split.service);
   }
 

@@ -33,6 +33,13 @@ export interface ServerCall {
   readonly cancelled: boolean;
   /** Absolute deadline in `Date.now()` milliseconds, `Infinity` when the client sent none. */
   readonly deadlineMs: number;
+  /**
+   * The request message of a unary call as it arrived (after gzip, if compressed), so that a
+   * handler can pass it on without encoding the decoded request again. A view of the received
+   * bytes: copy it to keep it. Undefined for streaming calls, for calls made in-process (the
+   * gateway), and once the response is sent.
+   */
+  readonly requestBytes?: Uint8Array | undefined;
 }
 
 /** A call that streams responses: messages are written as they are produced. */

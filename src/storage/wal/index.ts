@@ -24,6 +24,7 @@ export {
   type WalOptions,
   type WalSnapshotMarker,
   type WalStats,
+  WalSyncMode,
 } from './types.ts';
 export {
   GROUP_BYTES_MAX_DEFAULT,

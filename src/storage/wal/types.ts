@@ -36,6 +36,19 @@ export const Preallocation = {
 
 export type Preallocation = (typeof Preallocation)[keyof typeof Preallocation];
 
+/** How a group commit is made durable. */
+export const WalSyncMode = {
+  /** One positional `write`, then one `fdatasync`: two calls through libuv's thread pool. */
+  Fdatasync: 'fdatasync',
+  /**
+   * Segments are opened with `O_DSYNC`: the `write` itself returns once the data is durable, so a
+   * group commit is one call through the thread pool instead of two.
+   */
+  Dsync: 'dsync',
+} as const;
+
+export type WalSyncMode = (typeof WalSyncMode)[keyof typeof WalSyncMode];
+
 export interface WalOptions {
   /** A segment is cut once it holds this many bytes. Default 64 MiB, as etcd. */
   segmentSizeBytes?: number;
@@ -47,7 +60,12 @@ export interface WalOptions {
   pendingBytesMax?: number;
   /** Skip fdatasync (etcd's `--unsafe-no-fsync`): acknowledged writes can be lost on power failure. */
   unsafeNoFsync?: boolean;
-  /** Called after every fdatasync of a group with its duration, e.g. for `etcd_disk_wal_fsync_duration_seconds`. */
+  /** How a group commit is made durable. Default `dsync`. */
+  syncMode?: WalSyncMode;
+  /**
+   * Called after every durable group commit with the duration of its sync (`fdatasync` mode) or of
+   * its synchronous write (`dsync` mode), e.g. for `etcd_disk_wal_fsync_duration_seconds`.
+   */
   onFsync?: (durationMs: number) => void;
 }
 
@@ -55,10 +73,12 @@ export interface WalOptions {
 export interface WalStats {
   /** Group commits written (one write call each). */
   writes: number;
-  /** fdatasync calls made for group commits. */
+  /** Group commits made durable (an fdatasync, or a write on an O_DSYNC segment). */
   syncs: number;
   /** Calls to `save` and `saveSnapshot` acknowledged. */
   batches: number;
+  /** Hard states written that `deferHardState` queued (a deferred one replaced by a later one is not counted). */
+  deferredWritten: number;
   /** Bytes of records written, padding included. */
   bytesWritten: number;
   /** Segments cut (not counting the one opened or created). */

@@ -2,6 +2,7 @@
 // files and fsynced before a save is acknowledged. See README.md for the on-disk format.
 
 import assert from 'node:assert/strict';
+import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
@@ -54,6 +55,7 @@ import {
   type WalOptions,
   type WalSnapshotMarker,
   type WalStats,
+  WalSyncMode,
 } from './types.ts';
 
 export const SEGMENT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -69,6 +71,7 @@ interface ResolvedOptions {
   readonly groupBytesMax: number;
   readonly pendingBytesMax: number;
   readonly unsafeNoFsync: boolean;
+  readonly syncMode: WalSyncMode;
   readonly onFsync: ((durationMs: number) => void) | null;
 }
 
@@ -83,12 +86,16 @@ export interface WalOpenResult {
   repairedTail: WalLocation | null;
 }
 
-/** One call to `save` or `saveSnapshot` waiting for its group commit. */
+/**
+ * One call to `save` or `saveSnapshot` waiting for its group commit, or a hard state queued by
+ * `deferHardState` (`sync` false: nobody waits for it, and it makes no group sync by itself).
+ */
 class Pending {
   readonly hardState: WalHardState | null;
   readonly entries: readonly WalEntry[];
   readonly marker: WalSnapshotMarker | null;
   readonly bytes: number;
+  readonly sync: boolean;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 
@@ -97,6 +104,7 @@ class Pending {
     entries: readonly WalEntry[],
     marker: WalSnapshotMarker | null,
     bytes: number,
+    sync: boolean,
     resolve: () => void,
     reject: (err: unknown) => void,
   ) {
@@ -104,9 +112,18 @@ class Pending {
     this.entries = entries;
     this.marker = marker;
     this.bytes = bytes;
+    this.sync = sync;
     this.resolve = resolve;
     this.reject = reject;
   }
+}
+
+function ignore(): void {}
+
+/** Segment handles of the write path: O_DSYNC in `dsync` mode (unless fsync is off altogether). */
+function appendFlags(options: ResolvedOptions): number {
+  const dsync = options.syncMode === WalSyncMode.Dsync && !options.unsafeNoFsync;
+  return constants.O_RDWR | (dsync ? constants.O_DSYNC : 0);
 }
 
 const State = { Open: 0, Closing: 1, Closed: 2 } as const;
@@ -132,6 +149,10 @@ export class Wal {
   /** `lastIndex` as it will be once everything queued is written; checks that saves leave no gap. */
   private queuedLastIndex: number;
   private queuedBytes: number;
+  /** Queued saves that wait for a sync (deferred hard states do not count). */
+  private queuedSyncs: number;
+  /** Set by close: deferred hard states are written and synced too. */
+  private flushAll: boolean;
   /** The running write loop, or null when idle. */
   private draining: Promise<void> | null;
   private state: State;
@@ -155,13 +176,15 @@ export class Wal {
     this.pipeline = new SegmentPipeline(dir, options.segmentSizeBytes, options.preallocate);
     this.writer = new RecordWriter();
     this.queue = [];
-    this.counters = { writes: 0, syncs: 0, batches: 0, bytesWritten: 0, segmentsCut: 0 };
+    this.counters = { writes: 0, syncs: 0, batches: 0, deferredWritten: 0, bytesWritten: 0, segmentsCut: 0 };
     this.handle = handle;
     this.offset = offset;
     this.hardState = hardState;
     this.lastIndex = lastIndex;
     this.queuedLastIndex = lastIndex;
     this.queuedBytes = 0;
+    this.queuedSyncs = 0;
+    this.flushAll = false;
     this.draining = null;
     this.state = State.Open;
     this.failure = null;
@@ -198,7 +221,8 @@ export class Wal {
       const info = { seq: 0, index: 0, name: segmentName(0, 0) };
       await rename(file.path, join(dir, info.name));
       await syncDir(dir);
-      return new Wal(dir, options, own, [info], file.handle, headerBytes, { ...EMPTY_HARD_STATE }, 0);
+      const handle = await reopenForAppend(file.handle, join(dir, info.name), options);
+      return new Wal(dir, options, own, [info], handle, headerBytes, { ...EMPTY_HARD_STATE }, 0);
     } catch (err) {
       await file.handle.close().catch(() => {});
       await rm(file.path, { force: true });
@@ -250,7 +274,7 @@ export class Wal {
     const { metadata, hardState, entries } = reader.finish();
 
     const last = live[live.length - 1]!;
-    const handle = await open(join(dir, last.name), 'r+');
+    const handle = await open(join(dir, last.name), appendFlags(options));
     try {
       if (dirtyTail) {
         // Clear the torn tail: records left after it could otherwise be read back later, after
@@ -271,8 +295,8 @@ export class Wal {
   }
 
   /**
-   * Appends `entries`, then `hardState` (when not null), with one write and one fdatasync for the
-   * whole batch; resolves only after the sync. Calls made while earlier ones are in flight are
+   * Appends `entries`, then `hardState` (when not null), with one durable write for the whole
+   * batch (a write and an fdatasync, or one O_DSYNC write); resolves only after the sync. Calls made while earlier ones are in flight are
    * queued in order and share a write + fdatasync when they can (group commit). The first entry
    * may repeat an earlier index (an overwrite) but must not leave a gap. The entries' data must
    * not change until the promise settles.
@@ -302,6 +326,29 @@ export class Wal {
     const promise = this.enqueue(hardState, entries, null, bytes);
     if (firstIndex !== undefined) this.queuedLastIndex = entries[entries.length - 1]!.index;
     return promise;
+  }
+
+  /**
+   * Queues a hard state that need not be durable yet: raft's `mustSync` is false for it (only the
+   * commit index moved; no entry, term or vote changed). It costs no write and no sync of its own:
+   * it goes out in order with the next `save` or `saveSnapshot` (or at `close`), as etcd's WAL
+   * buffers such a record until its next sync. A crash before then loses it, which raft
+   * tolerates: the commit index is learned again from the log and the leader. A deferred hard
+   * state still queued is replaced by a newer one.
+   */
+  deferHardState(hardState: WalHardState): void {
+    this.checkUsable();
+    checkHardState(hardState);
+    const own = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+    const last = this.queue.length - 1;
+    const queued = this.queue[last];
+    if (queued !== undefined && !queued.sync) {
+      this.queue[last] = new Pending(own, [], null, HARD_STATE_RECORD_BYTES, false, ignore, ignore);
+      return;
+    }
+    this.checkRoom(HARD_STATE_RECORD_BYTES);
+    this.queue.push(new Pending(own, [], null, HARD_STATE_RECORD_BYTES, false, ignore, ignore));
+    this.queuedBytes += HARD_STATE_RECORD_BYTES;
   }
 
   /** Appends a snapshot marker and fsyncs it, in order with the saves queued before it. */
@@ -334,10 +381,15 @@ export class Wal {
     await syncDir(this.dir);
   }
 
-  /** Waits for queued saves, then closes the files. Later calls are refused with WalClosedError. */
+  /**
+   * Waits for queued saves, writes and syncs a deferred hard state still queued, then closes the
+   * files. Later calls are refused with WalClosedError.
+   */
   close(): Promise<void> {
     if (this.closing === null) {
       this.state = State.Closing;
+      this.flushAll = true;
+      if (this.draining === null && this.queue.length > 0 && this.failure === null) this.draining = this.drain();
       this.closing = this.closeFiles();
     }
     return this.closing;
@@ -391,35 +443,51 @@ export class Wal {
     bytes: number,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push(new Pending(hardState, entries, marker, bytes, resolve, reject));
+      this.queue.push(new Pending(hardState, entries, marker, bytes, true, resolve, reject));
       this.queuedBytes += bytes;
+      this.queuedSyncs++;
       if (this.draining === null) this.draining = this.drain();
     });
   }
 
-  /** The write loop: one group commit per turn until the queue is empty. */
+  /**
+   * The write loop: one group commit per turn while a queued save waits for a sync. Deferred
+   * hard states left at the end of the queue stay there for the next save (or close).
+   */
   private async drain(): Promise<void> {
     let group: Pending[] = [];
+    const options = this.options;
+    const dsync = options.syncMode === WalSyncMode.Dsync;
     try {
-      while (this.queue.length > 0) {
-        if (this.offset >= this.options.segmentSizeBytes) await this.cut();
+      while (this.queue.length > 0 && (this.queuedSyncs > 0 || this.flushAll)) {
+        if (this.offset >= options.segmentSizeBytes) await this.cut();
         group = this.takeGroup();
+        let sync = this.flushAll;
+        let saves = 0;
+        for (const pending of group) {
+          if (pending.sync) {
+            sync = true;
+            saves++;
+          }
+        }
         const groupBytes = this.encode(group);
         if (groupBytes > 0) {
           const bytes = this.writer.bytes();
+          const startedMs = performance.now();
           await writeAll(this.handle, bytes, this.offset);
           this.offset += bytes.length;
           this.counters.writes++;
           this.counters.bytesWritten += bytes.length;
-          if (!this.options.unsafeNoFsync) {
-            const startedMs = performance.now();
-            await this.handle.datasync();
+          if (sync && !options.unsafeNoFsync) {
+            if (!dsync) await this.handle.datasync();
             this.counters.syncs++;
-            this.options.onFsync?.(performance.now() - startedMs);
+            options.onFsync?.(performance.now() - startedMs);
           }
         }
         this.queuedBytes -= groupBytes;
-        this.counters.batches += group.length;
+        this.queuedSyncs -= saves;
+        this.counters.batches += saves;
+        this.counters.deferredWritten += group.length - saves;
         for (const pending of group) pending.resolve();
         group = [];
       }
@@ -431,6 +499,7 @@ export class Wal {
       for (const pending of group) pending.reject(error);
       for (const pending of this.queue.splice(0)) pending.reject(error);
       this.queuedBytes = 0;
+      this.queuedSyncs = 0;
     } finally {
       this.draining = null;
     }
@@ -496,6 +565,7 @@ export class Wal {
     await file.handle.sync();
     await rename(file.path, join(this.dir, info.name));
     await syncDir(this.dir);
+    this.handle = await reopenForAppend(file.handle, join(this.dir, info.name), this.options);
     this.segments.push(info);
     this.offset = writer.byteLength;
     this.counters.segmentsCut++;
@@ -612,6 +682,7 @@ function resolveOptions(opts: WalOptions | undefined): ResolvedOptions {
     groupBytesMax: opts?.groupBytesMax ?? GROUP_BYTES_MAX_DEFAULT,
     pendingBytesMax: opts?.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT,
     unsafeNoFsync: opts?.unsafeNoFsync ?? false,
+    syncMode: opts?.syncMode ?? WalSyncMode.Dsync,
     onFsync: opts?.onFsync ?? null,
   };
   if (!Number.isSafeInteger(options.segmentSizeBytes) || options.segmentSizeBytes < SEGMENT_SIZE_BYTES_MIN) {
@@ -622,12 +693,27 @@ function resolveOptions(opts: WalOptions | undefined): ResolvedOptions {
   if (!Object.values(Preallocation).includes(options.preallocate)) {
     throw new WalInvalidArgumentError(`wal: unknown preallocate mode ${String(options.preallocate)}`);
   }
+  if (!Object.values(WalSyncMode).includes(options.syncMode)) {
+    throw new WalInvalidArgumentError(`wal: unknown sync mode ${String(options.syncMode)}`);
+  }
   for (const key of ['groupBytesMax', 'pendingBytesMax'] as const) {
     if (!Number.isSafeInteger(options[key]) || options[key] < 1) {
       throw new WalInvalidArgumentError(`wal: ${key} must be a positive integer, got ${options[key]}`);
     }
   }
   return options;
+}
+
+/**
+ * The handle that appends to a segment whose header is durable: the one it was prepared with,
+ * or (in `dsync` mode) the same file opened again with O_DSYNC, the first handle closed.
+ */
+async function reopenForAppend(handle: FileHandle, path: string, options: ResolvedOptions): Promise<FileHandle> {
+  const flags = appendFlags(options);
+  if ((flags & constants.O_DSYNC) === 0) return handle;
+  const again = await open(path, flags);
+  await handle.close();
+  return again;
 }
 
 function checkMetadata(metadata: Uint8Array): void {
