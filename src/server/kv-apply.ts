@@ -70,8 +70,6 @@ export interface LeaseChecker {
   exists(id: bigint): boolean;
 }
 
-export const NO_LEASES: LeaseChecker = { exists: () => false };
-
 const EMPTY = new Uint8Array(0);
 
 export function toProtoKv(kv: StoreKeyValue, keysOnly = false): KeyValue {

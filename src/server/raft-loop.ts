@@ -10,7 +10,6 @@
  */
 import { randomInt } from 'node:crypto';
 import {
-  type ConfState,
   decodeSnapshot,
   type Entry,
   encodeSnapshot,
@@ -56,7 +55,7 @@ export interface RaftLoopHandlers {
   /** Entries just made durable in this member's log (before they are committed). */
   appended(entries: readonly Entry[]): void;
   /** Applies committed entries, synchronously and in order. */
-  apply(entries: readonly Entry[], confState: () => ConfState): void;
+  apply(entries: readonly Entry[]): void;
   /** Installs a snapshot received from the leader. */
   applySnapshot(snapshot: Snapshot): Promise<void>;
   readStates(states: readonly ReadState[]): void;
@@ -203,7 +202,7 @@ export class RaftLoop {
         const durable = this.storage.lastIndex();
         while (applyNow < committed.length && committed[applyNow]!.index <= durable) applyNow++;
       }
-      if (applyNow > 0) this.handlers.apply(committed.slice(0, applyNow), () => this.node.status().config);
+      if (applyNow > 0) this.handlers.apply(committed.slice(0, applyNow));
       if (rd.snapshot !== undefined) {
         await this.snapshotter.save({
           index: rd.snapshot.metadata.index,
@@ -230,7 +229,7 @@ export class RaftLoop {
       }
       if (rd.messages.length > 0) this.handlers.send(rd.messages);
       if (applyNow < committed.length) {
-        this.handlers.apply(applyNow === 0 ? committed : committed.slice(applyNow), () => this.node.status().config);
+        this.handlers.apply(applyNow === 0 ? committed : committed.slice(applyNow));
       }
       if (rd.readStates.length > 0) this.handlers.readStates(rd.readStates);
       this.node.advance(rd);

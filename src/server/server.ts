@@ -52,7 +52,6 @@ import {
 import {
   type ConfChange,
   ConfChangeType,
-  type ConfState,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -427,7 +426,7 @@ export class EtcdServer {
       },
       {
         appended: (entries) => server.onAppended(entries),
-        apply: (entries, confState) => server.applyEntries(entries, confState),
+        apply: (entries) => server.applyEntries(entries),
         applySnapshot: (snap) => server.applySnapshot(snap),
         readStates: (states) => server.onReadStates(states),
         send: (messages) => server.send(messages),
@@ -984,7 +983,7 @@ export class EtcdServer {
   // -------------------------------------------------------------------------------------------
   // Apply
 
-  private applyEntries(entries: readonly Entry[], confState: () => ConfState): void {
+  private applyEntries(entries: readonly Entry[]): void {
     let last = this.appliedIndex;
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the backend before a restart
@@ -1000,7 +999,6 @@ export class EtcdServer {
     this.appliedIndex = last;
     // Same backend transaction as the data just applied: written synchronously after it.
     putConsistentIndex(this.backend, this.appliedIndex, this.term);
-    void confState;
   }
 
   /**
