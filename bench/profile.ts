@@ -20,25 +20,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { defaultToolPath } from './lib/config.ts';
 import { GrpcClient } from './lib/grpc.ts';
+import { prepare } from './lib/measure.ts';
 import { parseToolOutput } from './lib/parse.ts';
 import { readCpuSeconds, readHostTicks } from './lib/procfs.ts';
 import { median } from './lib/report.ts';
-import {
-  RANGE_KEY,
-  SCENARIO_NAMES,
-  SCENARIOS,
-  type ScenarioName,
-  toolCommand,
-  VALUE_SIZE_BYTES,
-} from './lib/scenarios.ts';
+import { SCENARIO_NAMES, SCENARIOS, type ScenarioName, toolCommand } from './lib/scenarios.ts';
 import { freePorts, HOST, serverArgs } from './lib/server.ts';
 import { runTool } from './lib/tool.ts';
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const TOOL_TIMEOUT_MS = 300_000;
-const REQUEST_TIMEOUT_MS = 10_000;
-/** Scenarios this script seeds for (the others need more than one key or a watch probe). */
+/** Scenarios this script runs (load_1m needs the stop and restart of `npm run bench`). */
 const SUPPORTED: readonly ScenarioName[] = [
   'put_seq_c1',
   'put_rand_c100',
@@ -48,6 +41,7 @@ const SUPPORTED: readonly ScenarioName[] = [
   'watch_lat_w1',
   'watch_lat_w100',
   'watch_fanout',
+  'range_10k_c10',
 ];
 
 export interface ProfileTarget {
@@ -185,12 +179,7 @@ async function measure(
   let server: { child: ChildProcess; endpoint: string } | null = null;
   try {
     server = await startServer(target, join(dir, 'data'), join(dir, 'server.log'), profDir);
-    const client = new GrpcClient(server.endpoint);
-    try {
-      await client.put(Buffer.from(RANGE_KEY), Buffer.alloc(VALUE_SIZE_BYTES, 'v'), REQUEST_TIMEOUT_MS);
-    } finally {
-      client.close();
-    }
+    await prepare(server, SCENARIOS[scenario]);
     const pid = server.child.pid ?? 0;
     const cpu0 = await readCpuSeconds(pid);
     const host0 = await readHostTicks();

@@ -206,7 +206,7 @@ async function measureInDir(
 }
 
 /** Seeds what the scenario reads and checks with one request that the API it needs works. */
-async function prepare(server: RunningServer, scenario: Scenario): Promise<void> {
+export async function prepare(server: Pick<RunningServer, 'endpoint'>, scenario: Scenario): Promise<void> {
   const client = new GrpcClient(server.endpoint);
   const value = Buffer.alloc(VALUE_SIZE_BYTES, 'v');
   try {

@@ -98,6 +98,7 @@ import { decodeMember, encodeMember, healthyToAdd, healthyToRemove, type Member,
 import { ServerMetrics } from './metrics.ts';
 import { RaftLoop } from './raft-loop.ts';
 import { decodeRaftRequest, encodeRaftRequest, RequestIdGenerator, RequestKind } from './raft-request.ts';
+import { encodeRange } from './range-wire.ts';
 import { DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS, WatchHub } from './watch.ts';
 
 export interface MemberOptions {
@@ -887,6 +888,20 @@ export class EtcdServer {
     );
     this.fillHeader(resp.header);
     return resp;
+  }
+
+  /**
+   * As range, the response encoded as it is read: its bytes are the chunks in order, after
+   * `headroomBytes` free at the start of the first one.
+   */
+  async rangeEncoded(req: RangeRequest, headroomBytes: number): Promise<Buffer[]> {
+    checkRange(req);
+    if (!req.serializable) await this.linearizableReadNotify();
+    return serializeRead(
+      this.auth,
+      (ai) => this.auth.checkRange(ai, req.key, req.rangeEnd),
+      () => this.translateStoreErrors(() => encodeRange(this.store, req, this.fillHeader(undefined), headroomBytes)),
+    );
   }
 
   async put(req: PutRequest, wire?: Uint8Array): Promise<PutResponse> {

@@ -58,6 +58,23 @@ for (const kind of [MemberKind.ETCD, MemberKind.ETCD_TS]) {
       await assert.rejects(client.put('', 'v'), EmptyKeyError);
     });
 
+    test('a range of several MiB (values of 1 byte to 1 MiB) comes back whole and in order', async () => {
+      const sizes = [1, 64, 65, 300_000, 1024 * 1024, ...Array.from({ length: 20 }, (_, i) => 100_000 + i * 7_919)];
+      const value = (i: number): Buffer => Buffer.alloc(sizes[i]!, 97 + (i % 26));
+      const key = (i: number): string => `big/${String(i).padStart(2, '0')}`;
+      for (let i = 0; i < sizes.length; i++) await client.put(key(i), value(i));
+      const all = await client.get('big/', { prefix: true });
+      assert.equal(all.count, BigInt(sizes.length));
+      assert.deepEqual(keys(all), sizes.map((_, i) => key(i)));
+      all.kvs.forEach((kv, i) => assert.ok(kv.value.equals(value(i)), `value of ${key(i)}`));
+      const limited = await client.get('big/', { prefix: true, limit: 5 });
+      assert.equal(limited.more, true);
+      limited.kvs.forEach((kv, i) => assert.ok(kv.value.equals(value(i)), `value of ${key(i)} with a limit`));
+      const keysOnly = await client.get('big/', { prefix: true, keysOnly: true });
+      assert.deepEqual(keys(keysOnly), keys(all));
+      await client.delete('big/', { prefix: true });
+    });
+
     test('get: prefix, range, fromKey, revision, limit, sort, keysOnly, countOnly, serializable', async () => {
       for (const k of ['p/1', 'p/2', 'p/3', 'q/1']) await client.put(k, `v-${k}`);
       assert.deepEqual(keys(await client.get('p/', { prefix: true })), ['p/1', 'p/2', 'p/3']);

@@ -2,7 +2,14 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { gunzipSync } from 'node:zlib';
 import { GrpcError, GrpcStatus, toGrpcError } from '../errors.ts';
 import type { DeadlineClock, Expirable } from './deadline.ts';
-import { encodeFrame, encodeFrameHeader, FrameDecoder, FrameErrorReason, type FrameSink } from './framing.ts';
+import {
+  EncodedResponse,
+  encodeFrame,
+  encodeFrameHeader,
+  FrameDecoder,
+  FrameErrorReason,
+  type FrameSink,
+} from './framing.ts';
 import { encodeGrpcMessage } from './metadata.ts';
 import type {
   AnyMethodDescriptor,
@@ -99,6 +106,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   readonly deadlineMs: number;
   /** The request message of a unary call as received (a view of it), once it has arrived. */
   requestBytes: Uint8Array | undefined = undefined;
+  readonly acceptsEncoded = true;
   expiresAtMs: number;
   deadlineTimer: NodeJS.Timeout | null = null;
 
@@ -218,7 +226,8 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   /** The single response of a unary or client-streaming call, then status OK. */
   #respond(message: unknown): void {
     if (this.#done) return;
-    const encoded = this.#encode(message);
+    // A response the handler encoded is already a frame, possibly in several chunks.
+    const encoded = message instanceof EncodedResponse ? message.toFrame() : this.#encode(message);
     if (encoded === null) return;
     this.#done = true;
     this.#env.clock.cancel(this);
@@ -228,7 +237,11 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     if (stream.destroyed || stream.closed) return;
     this.#headersSent = true;
     stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-    if (this.#method.encodeFrame !== null) {
+    if (!(encoded instanceof Uint8Array)) {
+      const last = encoded.length - 1;
+      for (let i = 0; i < last; i++) stream.write(encoded[i]);
+      stream.end(encoded[last]);
+    } else if (this.#method.encodeFrame !== null) {
       stream.end(encoded);
     } else if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) {
       stream.end(encodeFrame(encoded));

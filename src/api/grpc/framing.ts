@@ -11,6 +11,33 @@
 
 export const FRAME_HEADER_BYTES = 5;
 
+/**
+ * A unary response its handler encoded itself (see `ServerCall.acceptsEncoded`): the message is
+ * `chunks` in order, after FRAME_HEADER_BYTES free at the start of the first one, where the
+ * call writes the frame header.
+ */
+export class EncodedResponse {
+  readonly chunks: readonly Buffer[];
+
+  constructor(chunks: readonly Buffer[]) {
+    const first = chunks[0];
+    if (first === undefined || first.length < FRAME_HEADER_BYTES) {
+      throw new RangeError('an encoded response has no room for its frame header');
+    }
+    this.chunks = chunks;
+  }
+
+  /** The whole frame, in order: the header written into the first chunk's headroom. */
+  toFrame(): readonly Buffer[] {
+    let length = -FRAME_HEADER_BYTES;
+    for (const c of this.chunks) length += c.length;
+    const first = this.chunks[0]!;
+    first[0] = 0;
+    first.writeUInt32BE(length, 1);
+    return this.chunks;
+  }
+}
+
 /** Receives what a FrameDecoder finds; called synchronously from `push`. */
 export interface FrameSink {
   /** One whole message. `payload` is a view into the chunk when the message fit in it. */

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http2';
+import type { EncodedResponse } from './framing.ts';
 
 /**
  * What the server needs to know of a method: its HTTP/2 path, its streaming shape and the
@@ -40,6 +41,12 @@ export interface ServerCall {
    * gateway), and once the response is sent.
    */
   readonly requestBytes?: Uint8Array | undefined;
+  /**
+   * True when the response goes out as gRPC frames, so that a unary handler may answer with an
+   * `EncodedResponse` (bytes it encoded itself); absent or false for calls made in-process (the
+   * gateway), which need the message.
+   */
+  readonly acceptsEncoded?: boolean;
 }
 
 /** A call that streams responses: messages are written as they are produced. */
@@ -53,7 +60,11 @@ export interface ServerWritableCall<Res> extends ServerCall {
   drain(): Promise<void>;
 }
 
-export type UnaryHandler<Req, Res> = (request: Req, call: ServerCall) => Res | Promise<Res>;
+/** May answer with an EncodedResponse when `call.acceptsEncoded` is true. */
+export type UnaryHandler<Req, Res> = (
+  request: Req,
+  call: ServerCall,
+) => Res | EncodedResponse | Promise<Res | EncodedResponse>;
 /** The call ends with OK when the returned promise resolves, with the error's status when it rejects. */
 export type ServerStreamingHandler<Req, Res> = (request: Req, call: ServerWritableCall<Res>) => void | Promise<void>;
 /** `requests` ends when the client half-closes and throws a GrpcError (CANCELLED...) if the call ends first. */

@@ -285,6 +285,18 @@ export class Backend {
 
   /** The value of `key` in `bucket`, pending writes included. */
   get(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
+    return this.read(bucket, key, false);
+  }
+
+  /**
+   * As get, without the copy: the result may be lmdb's shared read buffer, valid only until the
+   * next read of this backend. For a caller that consumes the value at once.
+   */
+  getTransient(bucket: BucketName, key: Uint8Array): Uint8Array | undefined {
+    return this.read(bucket, key, true);
+  }
+
+  private read(bucket: BucketName, key: Uint8Array, transient: boolean): Uint8Array | undefined {
     const id = this.bucketOf(bucket);
     if (!(key instanceof Uint8Array)) throw new InvalidKeyError('not a Uint8Array');
     this.assertReadable();
@@ -296,7 +308,8 @@ export class Backend {
       const entry = pb.get(keyId) ?? fb?.get(keyId);
       if (entry !== undefined) return entry.value ?? undefined;
     }
-    return this.handle.dbs[id]!.getBinary(key);
+    const db = this.handle.dbs[id]!;
+    return transient ? db.getBinaryFast(key) : db.getBinary(key);
   }
 
   /**

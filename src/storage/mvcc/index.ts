@@ -1,3 +1,4 @@
+export { KvView } from './codec.ts';
 export * from './errors.ts';
 export { type HistoryBatch, readHistory } from './history.ts';
 export type {
@@ -16,5 +17,6 @@ export {
   DEFAULT_COMPACTION_SLEEP_INTERVAL_MS,
   MvccStore,
   type MvccStoreOptions,
+  type StoredKvVisitor,
   WriteTxn,
 } from './store.ts';

@@ -102,6 +102,47 @@ export class Core {
 
   /** etcd's rangeKeys: the keys in [key, end) (range_end rules) as of opts.rev, read at curRev. */
   rangeKeys(key: Uint8Array, end: Uint8Array, opts: RangeOptions | undefined, curRev: number): RangeResult {
+    const kvs: KeyValue[] = [];
+    const keysOnly = opts?.keysOnly === true;
+    const count = this.walkRange(key, end, opts, curRev, (main, sub) => {
+      kvs.push(this.readRevision(main, sub, keysOnly));
+    });
+    return { kvs, count, rev: curRev };
+  }
+
+  /**
+   * The same range as rangeKeys, each stored KeyValue handed to `visit` as the backend holds it
+   * (`kv` parsed from `stored`) instead of being copied out: `stored` is valid only during the
+   * call. Returns the count of matching keys.
+   */
+  rangeStored(
+    key: Uint8Array,
+    end: Uint8Array,
+    opts: RangeOptions | undefined,
+    curRev: number,
+    visit: StoredKvVisitor,
+  ): number {
+    const revKey = this.revKey;
+    const backend = this.backend;
+    return this.walkRange(key, end, opts, curRev, (main, sub) => {
+      writeRevision(revKey, main, sub);
+      const buf = backend.getTransient(Bucket.key, revKey);
+      if (buf === undefined) throw missingRevision(main, sub);
+      visit(buf, kvView.parse(buf), main);
+    });
+  }
+
+  /**
+   * Walks the keys of a range: `emit` is called with the revision of each of the first `limit`
+   * matches (none for countOnly), in key order; returns how many keys match in all.
+   */
+  private walkRange(
+    key: Uint8Array,
+    end: Uint8Array,
+    opts: RangeOptions | undefined,
+    curRev: number,
+    emit: (main: number, sub: number) => void,
+  ): number {
     checkBytes(key, 'key');
     checkBytes(end, 'range end');
     let rev = optionInt(opts?.rev, 'rev');
@@ -109,17 +150,14 @@ export class Core {
     if (rev > curRev) throw new FutureRevisionError();
     if (rev <= 0) rev = curRev;
     if (rev < this.compactMainRev) throw new CompactedError();
-    const countOnly = opts?.countOnly === true;
-    const keysOnly = opts?.keysOnly === true;
-    const limit = countOnly ? 0 : limitOpt > 0 ? limitOpt : Number.POSITIVE_INFINITY;
-    const kvs: KeyValue[] = [];
+    const limit = opts?.countOnly === true ? 0 : limitOpt > 0 ? limitOpt : Number.POSITIVE_INFINITY;
     const hit = this.hit;
     const start = latin1(key);
     if (end.length === 0) {
       const ki = this.index.get(start);
-      if (ki === undefined || !ki.get(rev, hit)) return { kvs, count: 0, rev: curRev };
-      if (limit > 0) kvs.push(this.readRevision(hit.main, hit.sub, keysOnly));
-      return { kvs, count: 1, rev: curRev };
+      if (ki === undefined || !ki.get(rev, hit)) return 0;
+      if (limit > 0) emit(hit.main, hit.sub);
+      return 1;
     }
     const endStr = end.length === 1 && end[0] === ALL_KEYS_END ? null : latin1(end);
     let count = 0;
@@ -131,18 +169,16 @@ export class Core {
         if (endStr !== null && ki.key >= endStr) break;
         const revs = ki.revs;
         if (revs.length === 0) continue;
-        count++;
-        if (kvs.length < limit) kvs.push(this.readRevision(revs[revs.length - 2]!, revs[revs.length - 1]!, keysOnly));
+        if (count++ < limit) emit(revs[revs.length - 2]!, revs[revs.length - 1]!);
       }
-      return { kvs, count, rev: curRev };
+      return count;
     }
     for (let ki = this.index.next(cur); ki !== undefined; ki = this.index.next(cur)) {
       if (endStr !== null && ki.key >= endStr) break;
       if (!ki.get(rev, hit)) continue;
-      count++;
-      if (kvs.length < limit) kvs.push(this.readRevision(hit.main, hit.sub, keysOnly));
+      if (count++ < limit) emit(hit.main, hit.sub);
     }
-    return { kvs, count, rev: curRev };
+    return count;
   }
 
   /** The KeyIndexes of the keys live now in [key, end) (range_end rules). */
@@ -168,7 +204,7 @@ export class Core {
   readRevision(main: number, sub: number, keysOnly: boolean): KeyValue {
     writeRevision(this.revKey, main, sub);
     const buf = this.backend.get(Bucket.key, this.revKey);
-    if (buf === undefined) throw new MvccCorruptError(`revision ${main}_${sub} is in the index but not in the backend`);
+    if (buf === undefined) throw missingRevision(main, sub);
     const view = kvView.parse(buf);
     return {
       key: view.key(buf),
@@ -182,6 +218,13 @@ export class Core {
 }
 
 const kvView = new KvView();
+
+/** A stored KeyValue of a range: `kv` parsed from `stored`, which is valid only during the call. */
+export type StoredKvVisitor = (stored: Uint8Array, kv: KvView, modRevision: number) => void;
+
+function missingRevision(main: number, sub: number): MvccCorruptError {
+  return new MvccCorruptError(`revision ${main}_${sub} is in the index but not in the backend`);
+}
 
 /**
  * A write transaction: see its own changes, put, delete, then end(). Obtained from
@@ -351,6 +394,15 @@ export class MvccStore {
   range(key: Uint8Array, end: Uint8Array, opts?: RangeOptions): RangeResult {
     this.core.assertOpen();
     return this.core.rangeKeys(key, end, opts, this.core.currentRev);
+  }
+
+  /**
+   * The same range, each KeyValue handed to `visit` as stored (no copy: for a caller that
+   * encodes it at once). Returns the count of matching keys; the revision is `rev()`.
+   */
+  rangeStored(key: Uint8Array, end: Uint8Array, opts: RangeOptions | undefined, visit: StoredKvVisitor): number {
+    this.core.assertOpen();
+    return this.core.rangeStored(key, end, opts, this.core.currentRev, visit);
   }
 
   /** Starts a write transaction; end() it before the next write(). */
