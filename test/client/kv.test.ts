@@ -65,11 +65,14 @@ for (const kind of [MemberKind.ETCD, MemberKind.ETCD_TS]) {
       for (let i = 0; i < sizes.length; i++) await client.put(key(i), value(i));
       const all = await client.get('big/', { prefix: true });
       assert.equal(all.count, BigInt(sizes.length));
-      assert.deepEqual(keys(all), sizes.map((_, i) => key(i)));
-      all.kvs.forEach((kv, i) => assert.ok(kv.value.equals(value(i)), `value of ${key(i)}`));
+      assert.deepEqual(
+        keys(all),
+        sizes.map((_, i) => key(i)),
+      );
+      for (const [i, kv] of all.kvs.entries()) assert.ok(kv.value.equals(value(i)), `value of ${key(i)}`);
       const limited = await client.get('big/', { prefix: true, limit: 5 });
       assert.equal(limited.more, true);
-      limited.kvs.forEach((kv, i) => assert.ok(kv.value.equals(value(i)), `value of ${key(i)} with a limit`));
+      for (const [i, kv] of limited.kvs.entries()) assert.ok(kv.value.equals(value(i)), `${key(i)} with a limit`);
       const keysOnly = await client.get('big/', { prefix: true, keysOnly: true });
       assert.deepEqual(keys(keysOnly), keys(all));
       await client.delete('big/', { prefix: true });
