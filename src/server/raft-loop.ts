@@ -27,6 +27,10 @@ import {
 import { Snapshotter } from '../storage/snap/index.ts';
 import { Wal } from '../storage/wal/index.ts';
 
+/** A Ready of at most this many entries (and bytes) is written on the event loop's thread. */
+const SAVE_NOW_MAX_ENTRIES = 2;
+const SAVE_NOW_MAX_BYTES = 64 * 1024;
+
 /** Snapshot files kept on disk (etcd's default --max-snapshots). */
 export const SNAPSHOTS_KEPT = 5;
 
@@ -212,7 +216,7 @@ export class RaftLoop {
         await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
       }
       if (rd.entries.length > 0 || rd.mustSync) {
-        await this.wal.save(rd.hardState ?? null, rd.entries);
+        if (!this.saveNow(rd)) await this.wal.save(rd.hardState ?? null, rd.entries);
         persisted = true;
       } else if (rd.hardState !== undefined) {
         // Only the commit index moved: no write or fsync of its own, it goes out with the next save.
@@ -246,6 +250,18 @@ export class RaftLoop {
       if (persisted) void this.processReady();
       else this.schedule();
     } else this.signalIdle();
+  }
+
+  /**
+   * Writes a small Ready's entries on this thread when nothing could run during the write: no
+   * message waits to go out before it (a leader's appends to its followers do), and so few
+   * entries that few clients can be waiting (under load, batches are larger and the write goes
+   * to the thread pool while the next batch is received). A lone client's put then costs one
+   * blocking write instead of a trip through the thread pool and back.
+   */
+  private saveNow(rd: Ready): boolean {
+    if (rd.earlyMessages.length > 0 || rd.entries.length > SAVE_NOW_MAX_ENTRIES) return false;
+    return this.wal.saveNow(rd.hardState ?? null, rd.entries, SAVE_NOW_MAX_BYTES);
   }
 
   private fail(err: Error): void {

@@ -224,6 +224,49 @@ describe('wal group commit', () => {
     });
   });
 
+  test('saveNow writes before it returns, with the deferred hard states, and declines while a write runs', async () => {
+    await withDir('wal-now', async (dir) => {
+      const fsyncs: number[] = [];
+      const wal = await Wal.create(dir, META, { onFsync: (ms) => fsyncs.push(ms) });
+      assert.equal(wal.saveNow({ term: 1, vote: 1n, commit: 0 }, [makeEntry(1, 1)], 1 << 20), true);
+      assert.equal(wal.stats.syncs, 1);
+      assert.equal(fsyncs.length, 1);
+      wal.deferHardState({ term: 1, vote: 1n, commit: 1 });
+      // A group commit in flight: saveNow declines and changes nothing; the queued save lands.
+      const inFlight = wal.save(null, [makeEntry(2, 1)]);
+      assert.equal(wal.saveNow(null, [makeEntry(3, 1)], 1 << 20), false);
+      await inFlight;
+      // Past bytesMax: declined as well.
+      assert.equal(wal.saveNow(null, [makeEntry(3, 1)], 10), false);
+      wal.deferHardState({ term: 1, vote: 1n, commit: 2 });
+      assert.equal(wal.saveNow(null, [makeEntry(3, 1)], 1 << 20), true);
+      assert.equal(wal.stats.batches, 3);
+      assert.equal(wal.stats.deferredWritten, 2);
+      // Bad input is refused as save refuses it: a gap.
+      assert.throws(() => wal.saveNow(null, [makeEntry(9, 1)], 1 << 20), rejectsWith(WalErrorCode.InvalidArgument));
+      // Read back without a close (a crash would leave the same file): everything saveNow wrote is there.
+      const { wal: reopened, entries, hardState } = await Wal.open(dir, { index: 0, term: 0 });
+      assertEntries(entries, makeEntries(1, 3, 1));
+      assert.equal(hardState.commit, 2);
+      await reopened.close();
+      await wal.close();
+    });
+  });
+
+  test('a failed saveNow stops the log like a failed save', async () => {
+    await withDir('wal-now-failed', async (dir) => {
+      const wal = await Wal.create(dir, META);
+      assert.equal(wal.saveNow(null, makeEntries(1, 2, 1), 1 << 20), true);
+      await (wal as unknown as { handle: { close(): Promise<void> } }).handle.close();
+      assert.throws(() => wal.saveNow(null, [makeEntry(3, 1)], 1 << 20), rejectsWith(WalErrorCode.Failed));
+      await assert.rejects(wal.save(null, [makeEntry(3, 1)]), rejectsWith(WalErrorCode.Failed));
+      await wal.close();
+      const { wal: reopened, entries } = await Wal.open(dir, { index: 0, term: 0 });
+      assertEntries(entries, makeEntries(1, 2, 1));
+      await reopened.close();
+    });
+  });
+
   test('unsafeNoFsync writes without fsync', async () => {
     await withDir('wal-nofsync', async (dir) => {
       const wal = await Wal.create(dir, META, { unsafeNoFsync: true });

@@ -1,6 +1,6 @@
 // Segment files: naming, listing, preallocation and the pipeline that prepares the next one.
 
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeSync } from 'node:fs';
 import { type FileHandle, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WalCorruptError } from './errors.ts';
@@ -118,6 +118,16 @@ export async function writeAll(handle: FileHandle, bytes: Uint8Array, position: 
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
     if (bytesWritten <= 0) throw new Error(`wal: write returned ${bytesWritten} bytes`);
     done += bytesWritten;
+  }
+}
+
+/** As writeAll, on the calling thread (the write path's synchronous saves). */
+export function writeAllSync(handle: FileHandle, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const written = writeSync(handle.fd, bytes, done, bytes.length - done, position + done);
+    if (written <= 0) throw new Error(`wal: write returned ${written} bytes`);
+    done += written;
   }
 }
 

@@ -2,7 +2,7 @@
 // files and fsynced before a save is acknowledged. See README.md for the on-disk format.
 
 import assert from 'node:assert/strict';
-import { constants } from 'node:fs';
+import { constants, fdatasyncSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
@@ -46,6 +46,7 @@ import {
   segmentName,
   syncDir,
   writeAll,
+  writeAllSync,
 } from './segment.ts';
 import {
   EMPTY_HARD_STATE,
@@ -303,6 +304,55 @@ export class Wal {
    */
   async save(hardState: WalHardState | null, entries: readonly WalEntry[]): Promise<void> {
     this.checkUsable();
+    const bytes = this.checkSave(hardState, entries);
+    this.checkRoom(bytes);
+    const promise = this.enqueue(hardState, entries, null, bytes);
+    if (entries.length > 0) this.queuedLastIndex = entries[entries.length - 1]!.index;
+    return promise;
+  }
+
+  /**
+   * As save, but written (and synced) on the calling thread before it returns, for a caller
+   * with nothing else to do meanwhile: it saves the trip through the thread pool and back.
+   * Returns false, having done nothing, when the batch cannot be written at once (a group
+   * commit is in flight, the segment is full, or the write would pass `bytesMax`); then save.
+   * Deferred hard states queued before it go out with it, in order.
+   */
+  saveNow(hardState: WalHardState | null, entries: readonly WalEntry[], bytesMax: number): boolean {
+    this.checkUsable();
+    if (this.draining !== null || this.offset >= this.options.segmentSizeBytes) return false;
+    const bytes = this.checkSave(hardState, entries);
+    if (this.queuedBytes + bytes > bytesMax) return false;
+    const group = this.queue.splice(0);
+    group.push(new Pending(hardState, entries, null, bytes, true, ignore, ignore));
+    if (entries.length > 0) this.queuedLastIndex = entries[entries.length - 1]!.index;
+    const options = this.options;
+    try {
+      const groupBytes = this.encode(group);
+      const out = this.writer.bytes();
+      const startedMs = performance.now();
+      writeAllSync(this.handle, out, this.offset);
+      if (!options.unsafeNoFsync && options.syncMode !== WalSyncMode.Dsync) fdatasyncSync(this.handle.fd);
+      this.offset += out.length;
+      this.counters.writes++;
+      this.counters.bytesWritten += out.length;
+      if (!options.unsafeNoFsync) {
+        this.counters.syncs++;
+        options.onFsync?.(performance.now() - startedMs);
+      }
+      this.queuedBytes -= groupBytes - bytes;
+      this.counters.batches++;
+      this.counters.deferredWritten += group.length - 1;
+    } catch (err) {
+      this.failure = err;
+      this.queuedBytes = 0;
+      throw new WalFailedError(err);
+    }
+    return true;
+  }
+
+  /** Checks a batch given to save and returns its size in bytes. */
+  private checkSave(hardState: WalHardState | null, entries: readonly WalEntry[]): number {
     if (hardState !== null) checkHardState(hardState);
     if (!Array.isArray(entries)) throw new WalInvalidArgumentError('wal: entries must be an array');
     let bytes = hardState === null ? 0 : HARD_STATE_RECORD_BYTES;
@@ -322,10 +372,7 @@ export class Wal {
         `wal: entry ${firstIndex} would leave a gap after the last entry ${this.queuedLastIndex}`,
       );
     }
-    this.checkRoom(bytes);
-    const promise = this.enqueue(hardState, entries, null, bytes);
-    if (firstIndex !== undefined) this.queuedLastIndex = entries[entries.length - 1]!.index;
-    return promise;
+    return bytes;
   }
 
   /**
