@@ -13,6 +13,7 @@ const Chat = textMethod('/test.Echo/Chat', true, true);
 const Fail = textMethod('/test.Echo/Fail', false, false);
 const Slow = textMethod('/test.Echo/Slow', false, false);
 const Flood = textMethod('/test.Echo/Flood', false, true);
+const FloodBuffered = textMethod('/test.Echo/FloodBuffered', false, true);
 const Declared = textMethod('/test.Echo/Declared', false, false);
 const Lazy = textMethod('/test.Echo/Lazy', true, false);
 
@@ -23,6 +24,8 @@ describe('GrpcServer over node:http2', () => {
   const cancelled: { reason: unknown }[] = [];
   const handlerErrors: string[] = [];
   let floodPaused = 0;
+  /** Writes that returned true before the first false, per flood method. */
+  const firstPause: Record<string, number> = {};
   let lazyGate: () => void = () => {};
 
   before(async () => {
@@ -60,15 +63,18 @@ describe('GrpcServer over node:http2', () => {
         });
       });
     });
-    grpc.addMethod(Flood, async (req: string, c: ServerWritableCall<string>) => {
+    const flood = async (req: string, c: ServerWritableCall<string>) => {
       const chunk = 'x'.repeat(16 * 1024);
       for (let i = 0; i < Number(req); i++) {
         if (!c.write(chunk)) {
+          firstPause[c.path] ??= i;
           floodPaused++;
           await c.drain();
         }
       }
-    });
+    };
+    grpc.addMethod(Flood, flood);
+    grpc.addMethod(FloodBuffered, flood, { sendBufferBytes: 512 * 1024 });
     grpc.addMethod(Lazy, async (reqs: AsyncIterable<string>) => {
       await new Promise<void>((resolve) => {
         lazyGate = resolve;
@@ -257,6 +263,24 @@ describe('GrpcServer over node:http2', () => {
     assert.equal(r.status, 0);
     assert.equal(r.messages.length, 400);
     assert.ok(floodPaused > before, 'the handler saw write() return false');
+  });
+
+  test('a method with a send buffer accepts that much before write() returns false', async () => {
+    for (const method of [Flood, FloodBuffered]) {
+      delete firstPause[method.path];
+      const { stream, result } = openCall(t.session, method.path);
+      stream.end(frame('100'));
+      stream.pause();
+      await delay(200);
+      stream.resume();
+      const r = await result;
+      assert.equal(r.status, 0);
+      assert.equal(r.messages.length, 100);
+    }
+    // 16 KiB messages: the stream's own mark (16 KiB) is passed at once, 512 KiB after about 32.
+    assert.ok(firstPause[Flood.path]! <= 2, `default: first false after ${firstPause[Flood.path]} writes`);
+    assert.ok(firstPause[FloodBuffered.path]! >= 28, `buffered: first false after ${firstPause[FloodBuffered.path]}`);
+    assert.throws(() => new GrpcServer().addMethod(Flood, async () => {}, { sendBufferBytes: -1 }), RangeError);
   });
 
   test('a handler that does not read pauses the request stream; nothing is lost when it reads', async () => {

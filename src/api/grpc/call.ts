@@ -55,6 +55,8 @@ export interface RegisteredMethod {
    * descriptor's `encodeResponse`, framed after.
    */
   readonly encodeFrame: ((message: unknown) => Buffer) | null;
+  /** Bytes a streaming call may buffer before `write` returns false; 0: the stream's own limit. */
+  readonly sendBufferBytes: number;
 }
 
 /** What every call of one server shares. */
@@ -191,16 +193,21 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
       this.#headersSent = true;
       stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
     }
-    if (this.#method.encodeFrame !== null) return stream.write(encoded);
-    if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) return stream.write(encodeFrame(encoded));
-    stream.write(encodeFrameHeader(encoded.length));
-    return stream.write(encoded);
+    let belowMark: boolean;
+    if (this.#method.encodeFrame !== null) belowMark = stream.write(encoded);
+    else if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) belowMark = stream.write(encodeFrame(encoded));
+    else {
+      stream.write(encodeFrameHeader(encoded.length));
+      belowMark = stream.write(encoded);
+    }
+    return belowMark || stream.writableLength <= this.#method.sendBufferBytes;
   }
 
   drain(): Promise<void> {
     if (this.#endError !== null) return Promise.reject(this.#endError);
     if (this.#done) return Promise.reject(new GrpcError(GrpcStatus.CANCELLED, 'grpc: the call has completed'));
-    if (!this.#stream.writableNeedDrain) return Promise.resolve();
+    const stream = this.#stream;
+    if (!stream.writableNeedDrain || stream.writableLength <= this.#method.sendBufferBytes) return Promise.resolve();
     if (this.#drainWaiters === null) {
       this.#drainWaiters = [];
       this.#stream.on('drain', onStreamDrain);

@@ -29,6 +29,11 @@ export interface GrpcServerOptions {
  * HTTP/2 server: `h2.on('stream', grpc.handleStream)`. It owns no socket; the listener decides
  * which streams are gRPC.
  */
+export interface MethodOptions {
+  /** Bytes a streaming call may buffer before `write` returns false (0: the stream's own limit). */
+  sendBufferBytes?: number;
+}
+
 export class GrpcServer {
   readonly #methods = new Map<string, RegisteredMethod>();
   readonly #services = new Set<string>();
@@ -50,13 +55,21 @@ export class GrpcServer {
     return this.#env.maxReceiveMessageBytes;
   }
 
-  /** Serves `desc.path` with `handler`, whose shape follows the descriptor's stream flags. */
-  addMethod<D extends AnyMethodDescriptor>(desc: D, handler: HandlerFor<D>): this {
+  /**
+   * Serves `desc.path` with `handler`, whose shape follows the descriptor's stream flags.
+   * `options.sendBufferBytes`: how much a streaming call may buffer before `write` returns
+   * false (default: the HTTP/2 stream's own high-water mark, 16 KiB).
+   */
+  addMethod<D extends AnyMethodDescriptor>(desc: D, handler: HandlerFor<D>, options: MethodOptions = {}): this {
     const existing = this.#methods.get(desc.path);
     if (existing !== undefined && existing.handler !== null) {
       throw new Error(`gRPC method ${desc.path} already has a handler`);
     }
-    this.#register(desc, handler as (...args: never[]) => unknown);
+    const sendBufferBytes = options.sendBufferBytes ?? 0;
+    if (!Number.isSafeInteger(sendBufferBytes) || sendBufferBytes < 0) {
+      throw new RangeError(`sendBufferBytes must be a non-negative integer, got ${sendBufferBytes}`);
+    }
+    this.#register(desc, handler as (...args: never[]) => unknown, sendBufferBytes);
     return this;
   }
 
@@ -82,13 +95,13 @@ export class GrpcServer {
     return [...this.#methods.keys()];
   }
 
-  #register(desc: AnyMethodDescriptor, handler: ((...args: never[]) => unknown) | null): void {
+  #register(desc: AnyMethodDescriptor, handler: ((...args: never[]) => unknown) | null, sendBufferBytes = 0): void {
     const split = splitPath(desc.path);
     if (split === null) throw new Error(`gRPC method path must look like /package.Service/Method, got ${desc.path}`);
     const fast = FAST_CODECS.get(desc);
     const decode = fast?.decodeRequest ?? ((bytes: Uint8Array) => desc.decodeRequest(bytes));
     const encodeFrame = fast === undefined ? null : frameEncoder(fast.encodeResponse);
-    this.#methods.set(desc.path, { desc, kind: methodKind(desc), handler, decode, encodeFrame });
+    this.#methods.set(desc.path, { desc, kind: methodKind(desc), handler, decode, encodeFrame, sendBufferBytes });
     this.#services.add(split.service);
   }
 
