@@ -20,21 +20,33 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
     WatchService.Watch,
     async (requests, call) => {
       let draining = false;
+      const congested = (): void => {
+        if (draining) return;
+        draining = true;
+        call.drain().then(
+          () => {
+            draining = false;
+            stream.drained();
+          },
+          () => stream.close(),
+        );
+      };
+      const writeFrames = call.writeFrames?.bind(call);
       const stream = server.watchHub.openStream({
         write(response) {
           const ok = call.write(response);
-          if (!ok && !draining) {
-            draining = true;
-            call.drain().then(
-              () => {
-                draining = false;
-                stream.drained();
-              },
-              () => stream.close(),
-            );
-          }
+          if (!ok) congested();
           return ok;
         },
+        // Events of a put are framed once for all of a stream's watchers and sent in one write.
+        writeFrames:
+          writeFrames === undefined
+            ? undefined
+            : (frames, count) => {
+                const ok = writeFrames(frames, count);
+                if (!ok) congested();
+                return ok;
+              },
       });
       try {
         for await (const req of requests) {

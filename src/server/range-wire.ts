@@ -9,7 +9,7 @@
  * zero values left out). Ranges that sort or filter still go through `applyRange`: they need
  * every KeyValue before the first one can be written.
  */
-import { encodeRangeResponse, encodeResponseHeader } from '../proto/fast/index.ts';
+import { encodeRangeResponse, encodeResponseHeader, safeVarintSize } from '../proto/fast/index.ts';
 import {
   type RangeRequest,
   RangeRequest_SortOrder,
@@ -93,13 +93,13 @@ function writeStoredKv(out: ChunkedOutput, stored: Uint8Array, kv: KvView, modRe
   const valueLength = keysOnly ? 0 : stored.length - kv.valueStart;
   const lease = kv.lease;
   const size =
-    (keyLength > 0 ? 1 + varintSize(keyLength) + keyLength : 0) +
-    (kv.createRevision !== 0 ? 1 + varintSize(kv.createRevision) : 0) +
-    (modRevision !== 0 ? 1 + varintSize(modRevision) : 0) +
-    (kv.version !== 0 ? 1 + varintSize(kv.version) : 0) +
-    (valueLength > 0 ? 1 + varintSize(valueLength) + valueLength : 0) +
+    (keyLength > 0 ? 1 + safeVarintSize(keyLength) + keyLength : 0) +
+    (kv.createRevision !== 0 ? 1 + safeVarintSize(kv.createRevision) : 0) +
+    (modRevision !== 0 ? 1 + safeVarintSize(modRevision) : 0) +
+    (kv.version !== 0 ? 1 + safeVarintSize(kv.version) : 0) +
+    (valueLength > 0 ? 1 + safeVarintSize(valueLength) + valueLength : 0) +
     (lease !== 0n ? 1 + int64Size(lease) : 0);
-  out.reserve(1 + varintSize(size) + size);
+  out.reserve(1 + safeVarintSize(size) + size);
   out.byte(TAG_KVS);
   out.varint(size);
   if (keyLength > 0) {
@@ -128,16 +128,6 @@ function writeStoredKv(out: ChunkedOutput, stored: Uint8Array, kv: KvView, modRe
     out.byte(TAG_LEASE);
     out.int64(lease);
   }
-}
-
-/** Bytes of a non-negative safe integer as a varint. */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
 }
 
 /** Bytes of an int64 as a varint (a negative value takes ten, as two's complement). */

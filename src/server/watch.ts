@@ -11,6 +11,7 @@
  * bounded whatever the number of watchers or the write rate.
  */
 import assert from 'node:assert/strict';
+import { encodeEvent, encodeResponseHeader, safeVarintSize, writeSafeVarint } from '../proto/fast/index.ts';
 import {
   type Event,
   Event_EventType,
@@ -43,6 +44,11 @@ export const DEFAULT_PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
 /** What a watch stream writes to; `write` returns false when the transport is full. */
 export interface WatchSink {
   write(response: WatchResponse): boolean;
+  /**
+   * Sends `count` responses already encoded as whole gRPC frames, back to back, in one write;
+   * returns false when the transport is full. Absent: every response goes through `write`.
+   */
+  writeFrames?: ((frames: Uint8Array, count: number) => boolean) | undefined;
 }
 
 export interface WatchHubOptions {
@@ -118,6 +124,8 @@ export class WatchHub {
   /** Running average size of the history events catch-ups read, to size the next read. */
   private historyEventBytes = 0;
   private readonly streams = new Set<WatchStream>();
+  /** Streams with frames queued during the notification being delivered. */
+  private readonly framedStreams: WatchStream[] = [];
   private readonly syncTimer: NodeJS.Timeout;
   private readonly progressTimer: NodeJS.Timeout;
 
@@ -191,6 +199,9 @@ export class WatchHub {
       this.sendEvents(w, list, rev, shared);
       w.nextRev = rev + 1;
     }
+    const framed = this.framedStreams;
+    for (let i = 0; i < framed.length; i++) framed[i]!.flushFrames();
+    framed.length = 0;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -328,6 +339,16 @@ export class WatchHub {
   }
 
   private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number, shared?: SharedConversions): void {
+    const stream = w.stream;
+    if (shared !== undefined && events.length === 1 && stream.sink.writeFrames !== undefined && w.id <= MAX_FRAMED_ID) {
+      // The usual live event: framed from the notification's shared encodings, sent with the
+      // stream's other frames of this notification in one write (a single event is never split).
+      const e = events[0]!;
+      w.sentSinceProgress = true;
+      const eventField = shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv));
+      if (stream.queueFrame(Number(w.id), shared.headerField(), eventField)) this.framedStreams.push(stream);
+      return;
+    }
     const protoEvents =
       shared === undefined
         ? events.map((e) => this.toProtoEvent(e, w.prevKv))
@@ -425,9 +446,29 @@ class SharedConversions {
   readonly header: ResponseHeader;
   private readonly plain = new Map<MvccEvent, Event>();
   private readonly withPrev = new Map<MvccEvent, Event>();
+  private header1: Buffer | null = null;
+  private readonly plainField = new Map<MvccEvent, Buffer>();
+  private readonly withPrevField = new Map<MvccEvent, Buffer>();
 
   constructor(header: ResponseHeader) {
     this.header = header;
+  }
+
+  /** The header as a WatchResponse's field 1 (tag, length, message), encoded once. */
+  headerField(): Buffer {
+    this.header1 ??= lengthDelimited(TAG_HEADER, encodeResponseHeader(this.header));
+    return this.header1;
+  }
+
+  /** An event as a WatchResponse's field 11 (tag, length, message), encoded once. */
+  eventField(e: MvccEvent, prevKv: boolean, convert: () => Event): Buffer {
+    const cache = prevKv ? this.withPrevField : this.plainField;
+    let field = cache.get(e);
+    if (field === undefined) {
+      field = lengthDelimited(TAG_EVENTS, encodeEvent(this.event(e, prevKv, convert)));
+      cache.set(e, field);
+    }
+    return field;
   }
 
   event(e: MvccEvent, prevKv: boolean, convert: () => Event): Event {
@@ -439,6 +480,23 @@ class SharedConversions {
     }
     return converted;
   }
+}
+
+/** WatchResponse field tags (field number << 3 | wire type): header, watch_id, events. */
+const TAG_HEADER = 10;
+const TAG_WATCH_ID = 16;
+const TAG_EVENTS = 90;
+/** gRPC frame: flag byte and 32-bit length. */
+const FRAME_HEADER_BYTES = 5;
+/** Watch ids framed directly go through a number (larger ones, never allocated here, do not). */
+const MAX_FRAMED_ID = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A length-delimited protobuf field: tag, length, bytes. */
+function lengthDelimited(tag: number, message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(1 + safeVarintSize(message.length) + message.length);
+  out[0] = tag;
+  out.set(message, writeSafeVarint(out, 1, message.length));
+  return out;
 }
 
 function eventSize(e: Event): number {
@@ -476,9 +534,65 @@ export class WatchStream {
     this.sink = sink;
   }
 
+  /** Watch ids and fields of the frames queued during a notification (see queueFrame). */
+  private readonly frameIds: number[] = [];
+  private readonly frameEvents: Buffer[] = [];
+  private frameHeader: Buffer | null = null;
+
   send(response: WatchResponse): void {
     if (this.closed) return;
+    // Frames queued before go first: responses leave in the order they were made.
+    if (this.frameIds.length > 0) this.flushFrames();
     if (!this.sink.write(response)) this.congested = true;
+  }
+
+  /**
+   * Queues the response of one watcher to one event, already encoded but for its watch id:
+   * the same bytes as the codec gives for { header, watchId, events: [event] }. Returns true
+   * when it is the first one queued since the last flushFrames.
+   */
+  queueFrame(watchId: number, headerField: Buffer, eventField: Buffer): boolean {
+    this.frameHeader = headerField;
+    this.frameIds.push(watchId);
+    this.frameEvents.push(eventField);
+    return this.frameIds.length === 1;
+  }
+
+  /** Sends the queued frames in one write. */
+  flushFrames(): void {
+    const ids = this.frameIds;
+    const events = this.frameEvents;
+    const header = this.frameHeader;
+    const count = ids.length;
+    if (count === 0 || header === null) return;
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const id = ids[i]!;
+      total += FRAME_HEADER_BYTES + header.length + (id === 0 ? 0 : 1 + safeVarintSize(id)) + events[i]!.length;
+    }
+    const out = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const id = ids[i]!;
+      const event = events[i]!;
+      const length = header.length + (id === 0 ? 0 : 1 + safeVarintSize(id)) + event.length;
+      out[at] = 0;
+      out.writeUInt32BE(length, at + 1);
+      at += FRAME_HEADER_BYTES;
+      out.set(header, at);
+      at += header.length;
+      if (id !== 0) {
+        out[at++] = TAG_WATCH_ID;
+        at = writeSafeVarint(out, at, id);
+      }
+      out.set(event, at);
+      at += event.length;
+    }
+    ids.length = 0;
+    events.length = 0;
+    this.frameHeader = null;
+    if (this.closed) return;
+    if (!this.sink.writeFrames!(out, count)) this.congested = true;
   }
 
   /** The transport has room again. */

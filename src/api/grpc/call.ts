@@ -183,6 +183,16 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
 
   // ---- responses ----
 
+  writeFrames(frames: Uint8Array, _count: number): boolean {
+    const stream = this.#stream;
+    if (this.#done || stream.destroyed) return false;
+    if (!this.#headersSent) {
+      this.#headersSent = true;
+      stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+    }
+    return stream.write(frames) || stream.writableLength <= this.#method.sendBufferBytes;
+  }
+
   write(message: unknown): boolean {
     const stream = this.#stream;
     // A reset stream is destroyed before its 'close' event marks the call done.

@@ -58,6 +58,11 @@ export interface ServerWritableCall<Res> extends ServerCall {
   write(message: Res): boolean;
   /** Resolves when writing may resume; rejects with the call's GrpcError once the call has ended. */
   drain(): Promise<void>;
+  /**
+   * Sends `count` messages the caller encoded and framed itself (whole gRPC frames, back to
+   * back), as one write; returns as `write` does. Absent on calls made in-process (the gateway).
+   */
+  writeFrames?(frames: Uint8Array, count: number): boolean;
 }
 
 /** May answer with an EncodedResponse when `call.acceptsEncoded` is true. */

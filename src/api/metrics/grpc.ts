@@ -187,6 +187,7 @@ async function* countReceived(requests: AsyncIterable<unknown>, received: Counte
 
 /** The call with its writes counted (the real call keeps its own state: every member delegates). */
 function countingCall(call: ServerWritableCall<unknown>, sent: CounterSeries): ServerWritableCall<unknown> {
+  const writeFrames = call.writeFrames?.bind(call);
   return {
     get path() {
       return call.path;
@@ -210,5 +211,12 @@ function countingCall(call: ServerWritableCall<unknown>, sent: CounterSeries): S
     drain(): Promise<void> {
       return call.drain();
     },
+    writeFrames:
+      writeFrames === undefined
+        ? undefined
+        : (frames: Uint8Array, count: number): boolean => {
+            sent.inc(count);
+            return writeFrames(frames, count);
+          },
   };
 }

@@ -17,5 +17,5 @@ export {
   encodeTxnRequest,
   encodeTxnResponse,
 } from './kv.ts';
-export { encodeWatchResponse } from './watch.ts';
-export { DECODE_DEPTH_MAX, NO_BYTES } from './wire.ts';
+export { encodeEvent, encodeWatchResponse } from './watch.ts';
+export { DECODE_DEPTH_MAX, NO_BYTES, safeVarintSize, writeSafeVarint } from './wire.ts';

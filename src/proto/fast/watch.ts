@@ -110,6 +110,11 @@ function writeWatchResponse(m: WatchResponse): void {
   }
 }
 
+/** An Event message alone (what a WatchResponse's events field holds). */
+export function encodeEvent(m: Event): Buffer {
+  return encodeWith(sizeEvent, writeEvent, m, 0);
+}
+
 export function encodeWatchResponse(m: WatchResponse, headroomBytes = 0): Buffer {
   return encodeWith(sizeWatchResponse, writeWatchResponse, m, headroomBytes);
 }

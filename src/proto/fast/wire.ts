@@ -297,6 +297,26 @@ export function varint32Size(value: number): number {
   return 5;
 }
 
+/** Bytes of a non-negative safe integer as an unsigned varint (for encoders with their own buffers). */
+export function safeVarintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Writes a non-negative safe integer as an unsigned varint at `at`; returns the end. */
+export function writeSafeVarint(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
 export function writeByte(b: number): void {
   out[at++] = b;
 }
