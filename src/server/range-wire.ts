@@ -4,12 +4,12 @@
  * `applyRange` copies every value out of the backend, builds a KeyValue object per key and
  * leaves the encoding to the gRPC layer: for a range of thousands of keys, the copies, the
  * objects and their garbage cost more than the reads. Here each stored KeyValue is read in
- * place (the backend's transient buffer) and encoded at once into one growing buffer, with the
+ * place (the backend's transient buffer) and encoded at once into a list of chunks, with the
  * same bytes as the codec would write for `applyRange`'s response (fields in number order,
  * zero values left out). Ranges that sort or filter still go through `applyRange`: they need
  * every KeyValue before the first one can be written.
  */
-import { encodeRangeResponse, encodeResponseHeader, safeVarintSize } from '../proto/fast/index.ts';
+import { encodeRangeResponse, encodeResponseHeader, safeVarintSize, writeSafeVarint } from '../proto/fast/index.ts';
 import {
   type RangeRequest,
   RangeRequest_SortOrder,
@@ -33,7 +33,6 @@ const TAG_MOD_REVISION = 24;
 const TAG_VERSION = 32;
 const TAG_VALUE = 42;
 const TAG_LEASE = 48;
-const TWO_POW_32 = 2 ** 32;
 
 /** True when a Range returns the store's keys as they come: key order, no revision filter. */
 export function isPlainRange(r: RangeRequest): boolean {
@@ -172,16 +171,7 @@ class ChunkedOutput {
   /** A non-negative safe integer. */
   varint(n: number): void {
     this.reserve(8);
-    const buf = this.buf;
-    while (n >= TWO_POW_32) {
-      buf[this.at++] = (n % 128) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    while (n >= 0x80) {
-      buf[this.at++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
-    }
-    buf[this.at++] = n;
+    this.at = writeSafeVarint(this.buf, this.at, n);
   }
 
   int64(v: bigint): void {

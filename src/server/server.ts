@@ -879,28 +879,29 @@ export class EtcdServer {
   // KV
 
   async range(req: RangeRequest): Promise<RangeResponse> {
-    checkRange(req);
-    if (!req.serializable) await this.linearizableReadNotify();
-    const resp = serializeRead(
-      this.auth,
-      (ai) => this.auth.checkRange(ai, req.key, req.rangeEnd),
-      () => this.translateStoreErrors(() => applyRange(this.store, req)),
-    );
-    this.fillHeader(resp.header);
-    return resp;
+    return this.readRange(req, () => {
+      const resp = applyRange(this.store, req);
+      this.fillHeader(resp.header);
+      return resp;
+    });
   }
 
   /**
    * As range, the response encoded as it is read: its bytes are the chunks in order, after
    * `headroomBytes` free at the start of the first one.
    */
-  async rangeEncoded(req: RangeRequest, headroomBytes: number): Promise<Buffer[]> {
+  rangeEncoded(req: RangeRequest, headroomBytes: number): Promise<Buffer[]> {
+    return this.readRange(req, () => encodeRange(this.store, req, this.fillHeader(undefined), headroomBytes));
+  }
+
+  /** A Range's checks, its linearizable wait and its permission, around `read`. */
+  private async readRange<T>(req: RangeRequest, read: () => T): Promise<T> {
     checkRange(req);
     if (!req.serializable) await this.linearizableReadNotify();
     return serializeRead(
       this.auth,
       (ai) => this.auth.checkRange(ai, req.key, req.rangeEnd),
-      () => this.translateStoreErrors(() => encodeRange(this.store, req, this.fillHeader(undefined), headroomBytes)),
+      () => this.translateStoreErrors(read),
     );
   }
 

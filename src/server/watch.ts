@@ -486,10 +486,15 @@ class SharedConversions {
 const TAG_HEADER = 10;
 const TAG_WATCH_ID = 16;
 const TAG_EVENTS = 90;
-/** gRPC frame: flag byte and 32-bit length. */
+/** gRPC frame header: flag byte and 32-bit length (as src/api/grpc/framing.ts; the member does not import the API layer). */
 const FRAME_HEADER_BYTES = 5;
 /** Watch ids framed directly go through a number (larger ones, never allocated here, do not). */
 const MAX_FRAMED_ID = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The size of { header, watchId, events: [event] } from its encoded fields (watch id 0 is left out). */
+function frameMessageBytes(headerField: Buffer, watchId: number, eventField: Buffer): number {
+  return headerField.length + (watchId === 0 ? 0 : 1 + safeVarintSize(watchId)) + eventField.length;
+}
 
 /** A length-delimited protobuf field: tag, length, bytes. */
 function lengthDelimited(tag: number, message: Uint8Array): Buffer {
@@ -566,18 +571,14 @@ export class WatchStream {
     const count = ids.length;
     if (count === 0 || header === null) return;
     let total = 0;
-    for (let i = 0; i < count; i++) {
-      const id = ids[i]!;
-      total += FRAME_HEADER_BYTES + header.length + (id === 0 ? 0 : 1 + safeVarintSize(id)) + events[i]!.length;
-    }
+    for (let i = 0; i < count; i++) total += FRAME_HEADER_BYTES + frameMessageBytes(header, ids[i]!, events[i]!);
     const out = Buffer.allocUnsafe(total);
     let at = 0;
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
       const event = events[i]!;
-      const length = header.length + (id === 0 ? 0 : 1 + safeVarintSize(id)) + event.length;
       out[at] = 0;
-      out.writeUInt32BE(length, at + 1);
+      out.writeUInt32BE(frameMessageBytes(header, id, event), at + 1);
       at += FRAME_HEADER_BYTES;
       out.set(header, at);
       at += header.length;

@@ -186,11 +186,8 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   writeFrames(frames: Uint8Array, _count: number): boolean {
     const stream = this.#stream;
     if (this.#done || stream.destroyed) return false;
-    if (!this.#headersSent) {
-      this.#headersSent = true;
-      stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-    }
-    return stream.write(frames) || stream.writableLength <= this.#method.sendBufferBytes;
+    this.#sendHeadersOnce();
+    return this.#hasRoom(stream.write(frames));
   }
 
   write(message: unknown): boolean {
@@ -199,25 +196,28 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     if (this.#done || stream.destroyed) return false;
     const encoded = this.#encode(message);
     if (encoded === null) return false;
-    if (!this.#headersSent) {
-      this.#headersSent = true;
-      stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-    }
-    let belowMark: boolean;
-    if (this.#method.encodeFrame !== null) belowMark = stream.write(encoded);
-    else if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) belowMark = stream.write(encodeFrame(encoded));
-    else {
-      stream.write(encodeFrameHeader(encoded.length));
-      belowMark = stream.write(encoded);
-    }
-    return belowMark || stream.writableLength <= this.#method.sendBufferBytes;
+    this.#sendHeadersOnce();
+    if (this.#method.encodeFrame !== null) return this.#hasRoom(stream.write(encoded));
+    if (encoded.length <= COALESCE_RESPONSE_MAX_BYTES) return this.#hasRoom(stream.write(encodeFrame(encoded)));
+    stream.write(encodeFrameHeader(encoded.length));
+    return this.#hasRoom(stream.write(encoded));
+  }
+
+  #sendHeadersOnce(): void {
+    if (this.#headersSent) return;
+    this.#headersSent = true;
+    this.#stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+  }
+
+  /** Whether more may be written: below the stream's mark, or within the method's send buffer. */
+  #hasRoom(belowMark: boolean): boolean {
+    return belowMark || this.#stream.writableLength <= this.#method.sendBufferBytes;
   }
 
   drain(): Promise<void> {
     if (this.#endError !== null) return Promise.reject(this.#endError);
     if (this.#done) return Promise.reject(new GrpcError(GrpcStatus.CANCELLED, 'grpc: the call has completed'));
-    const stream = this.#stream;
-    if (!stream.writableNeedDrain || stream.writableLength <= this.#method.sendBufferBytes) return Promise.resolve();
+    if (this.#hasRoom(!this.#stream.writableNeedDrain)) return Promise.resolve();
     if (this.#drainWaiters === null) {
       this.#drainWaiters = [];
       this.#stream.on('drain', onStreamDrain);

@@ -307,11 +307,18 @@ export function safeVarintSize(n: number): number {
   return size;
 }
 
+const TWO_POW_32 = 2 ** 32;
+
 /** Writes a non-negative safe integer as an unsigned varint at `at`; returns the end. */
 export function writeSafeVarint(buf: Uint8Array, at: number, n: number): number {
-  while (n >= 0x80) {
+  while (n >= TWO_POW_32) {
     buf[at++] = (n % 128) | 0x80;
     n = Math.floor(n / 128);
+  }
+  // Below 2^32 the shifts are exact and cheaper than division.
+  while (n >= 0x80) {
+    buf[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
   }
   buf[at++] = n;
   return at;

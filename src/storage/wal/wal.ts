@@ -325,6 +325,8 @@ export class Wal {
     if (this.queuedBytes + bytes > bytesMax) return false;
     const group = this.queue.splice(0);
     group.push(new Pending(hardState, entries, null, bytes, true, ignore, ignore));
+    this.queuedBytes += bytes;
+    this.queuedSyncs++;
     if (entries.length > 0) this.queuedLastIndex = entries[entries.length - 1]!.index;
     const options = this.options;
     try {
@@ -333,19 +335,12 @@ export class Wal {
       const startedMs = performance.now();
       writeAllSync(this.handle, out, this.offset);
       if (!options.unsafeNoFsync && options.syncMode !== WalSyncMode.Dsync) fdatasyncSync(this.handle.fd);
-      this.offset += out.length;
-      this.counters.writes++;
-      this.counters.bytesWritten += out.length;
-      if (!options.unsafeNoFsync) {
-        this.counters.syncs++;
-        options.onFsync?.(performance.now() - startedMs);
-      }
-      this.queuedBytes -= groupBytes - bytes;
-      this.counters.batches++;
-      this.counters.deferredWritten += group.length - 1;
+      this.wrote(out.length, true, startedMs);
+      this.settle(group, groupBytes);
     } catch (err) {
       this.failure = err;
       this.queuedBytes = 0;
+      this.queuedSyncs = 0;
       throw new WalFailedError(err);
     }
     return true;
@@ -509,32 +504,16 @@ export class Wal {
       while (this.queue.length > 0 && (this.queuedSyncs > 0 || this.flushAll)) {
         if (this.offset >= options.segmentSizeBytes) await this.cut();
         group = this.takeGroup();
-        let sync = this.flushAll;
-        let saves = 0;
-        for (const pending of group) {
-          if (pending.sync) {
-            sync = true;
-            saves++;
-          }
-        }
+        const sync = this.flushAll || group.some((pending) => pending.sync);
         const groupBytes = this.encode(group);
         if (groupBytes > 0) {
           const bytes = this.writer.bytes();
           const startedMs = performance.now();
           await writeAll(this.handle, bytes, this.offset);
-          this.offset += bytes.length;
-          this.counters.writes++;
-          this.counters.bytesWritten += bytes.length;
-          if (sync && !options.unsafeNoFsync) {
-            if (!dsync) await this.handle.datasync();
-            this.counters.syncs++;
-            options.onFsync?.(performance.now() - startedMs);
-          }
+          if (sync && !options.unsafeNoFsync && !dsync) await this.handle.datasync();
+          this.wrote(bytes.length, sync, startedMs);
         }
-        this.queuedBytes -= groupBytes;
-        this.queuedSyncs -= saves;
-        this.counters.batches += saves;
-        this.counters.deferredWritten += group.length - saves;
+        this.settle(group, groupBytes);
         for (const pending of group) pending.resolve();
         group = [];
       }
@@ -550,6 +529,27 @@ export class Wal {
     } finally {
       this.draining = null;
     }
+  }
+
+  /** Counts a group's write at the end of the log, and its sync (`sync` and fsync not off). */
+  private wrote(bytes: number, sync: boolean, startedMs: number): void {
+    this.offset += bytes;
+    this.counters.writes++;
+    this.counters.bytesWritten += bytes;
+    if (sync && !this.options.unsafeNoFsync) {
+      this.counters.syncs++;
+      this.options.onFsync?.(performance.now() - startedMs);
+    }
+  }
+
+  /** A written group leaves the queue's accounting: its bytes, its saves, its deferred records. */
+  private settle(group: readonly Pending[], groupBytes: number): void {
+    let saves = 0;
+    for (const pending of group) if (pending.sync) saves++;
+    this.queuedBytes -= groupBytes;
+    this.queuedSyncs -= saves;
+    this.counters.batches += saves;
+    this.counters.deferredWritten += group.length - saves;
   }
 
   /** Takes queued saves in order up to `groupBytesMax` (always at least one). */
