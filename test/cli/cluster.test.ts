@@ -147,6 +147,7 @@ describe('etcdctl-ts vs etcdctl: lease, member, endpoint, move-leader', { timeou
   });
 
   test('endpoint status, hashkv and health in every format', async () => {
+    await pair.a.settle();
     for (const format of [...FORMATS, 'table']) {
       await pair.read(['endpoint', 'status', '-w', format]);
       await pair.read(['endpoint', 'status', '--cluster', '-w', format]);
@@ -190,6 +191,7 @@ describe('etcdctl-ts vs etcdctl on etcd-ts: member list, endpoint status, hashkv
 
   test('the same output on the same etcd-ts member', async () => {
     await tsPair.write(['put', 'k', 'v']);
+    await tsPair.a.settle();
     for (const format of [...FORMATS, 'table']) {
       await tsPair.read(['member', 'list', '-w', format]);
       await tsPair.read(['endpoint', 'status', '-w', format]);

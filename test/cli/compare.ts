@@ -16,6 +16,9 @@ import { Member, MemberKind } from '../helpers/member.ts';
 import { type CliResult, type CliRunOptions, etcdctl, etcdctlTs } from './helpers.ts';
 
 const CALL_TIMEOUT_MS = 5_000;
+/** Longer than two backend batch intervals (etcd's and ours: 100 ms). */
+const SETTLE_STEP_MS = 250;
+const SETTLE_TIMEOUT_MS = 5_000;
 
 /** A member and what identifies it in outputs. */
 class Side {
@@ -67,6 +70,25 @@ class Side {
     for (const id of newMembers.sort((a, b) => (a < b ? -1 : 1))) {
       this.members.push(id);
       this.addId(id, `<member-${this.members.length - 1}>`);
+    }
+  }
+
+  /**
+   * Waits until the member's backend file has stopped growing: a write reaches the file one
+   * backend batch interval (100 ms) after it is applied, and the two tools of a read would
+   * otherwise see two sizes.
+   */
+  async settle(): Promise<void> {
+    const size = async () =>
+      (await this.member.channel.unary(MaintenanceService.Status, {}, { timeoutMs: CALL_TIMEOUT_MS })).dbSize;
+    let last = await size();
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_STEP_MS));
+      const now = await size();
+      if (now === last) return;
+      if (Date.now() > deadline) throw new Error(`db size still changing after ${SETTLE_TIMEOUT_MS} ms`);
+      last = now;
     }
   }
 
