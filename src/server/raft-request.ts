@@ -51,6 +51,31 @@ export interface RequestCaller {
   readonly revision: number;
 }
 
+/** Size of the slabs that entries' bytes are cut from. */
+const ENTRY_SLAB_BYTES = 64 * 1024;
+/** Larger entries get a buffer of their own. */
+const ENTRY_SLAB_MAX_CUT = 4 * 1024;
+
+let entrySlab = Buffer.allocUnsafeSlow(0);
+let entrySlabUsed = 0;
+
+/**
+ * Bytes for an entry's data. An entry stays in the raft log until the log is compacted, up to
+ * --snapshot-count entries later; cut from Node's shared buffer pool it would keep alive a pool
+ * slab mostly filled with short-lived bytes (responses, frames), about twice its own size. Its
+ * own slabs hold only entries, which leave the log in the order they came.
+ */
+function entryBytes(n: number): Buffer {
+  if (n > ENTRY_SLAB_MAX_CUT) return Buffer.allocUnsafeSlow(n);
+  if (entrySlab.length - entrySlabUsed < n) {
+    entrySlab = Buffer.allocUnsafeSlow(ENTRY_SLAB_BYTES);
+    entrySlabUsed = 0;
+  }
+  const out = entrySlab.subarray(entrySlabUsed, entrySlabUsed + n);
+  entrySlabUsed += (n + 7) & ~7;
+  return out;
+}
+
 export function encodeRaftRequest(
   kind: RequestKind,
   id: bigint,
@@ -58,7 +83,7 @@ export function encodeRaftRequest(
   caller?: RequestCaller,
 ): Uint8Array {
   if (caller === undefined) {
-    const out = Buffer.allocUnsafe(REQUEST_HEADER_BYTES + payload.length);
+    const out = entryBytes(REQUEST_HEADER_BYTES + payload.length);
     out[0] = kind;
     out.writeBigUInt64BE(id, 1);
     out.set(payload, REQUEST_HEADER_BYTES);
@@ -67,7 +92,7 @@ export function encodeRaftRequest(
   const nameBytes = caller.username.length === 0 ? 0 : Buffer.byteLength(caller.username, 'utf8');
   if (nameBytes > CALLER_NAME_MAX_BYTES) throw new RangeError(`user name of ${nameBytes} bytes`);
   const at = REQUEST_HEADER_BYTES + 10 + nameBytes;
-  const out = Buffer.allocUnsafe(at + payload.length);
+  const out = entryBytes(at + payload.length);
   out[0] = kind | AUTH_HEADER_FLAG;
   out.writeBigUInt64BE(id, 1);
   // The revision is a safe integer: two 32-bit halves, without a BigInt.
