@@ -253,6 +253,63 @@ describe('key index (etcd keyIndex)', () => {
     ki.put(7, 0);
     assert.equal(ki.ver, 1);
     assert.equal(ki.createdMain, 7);
+    assert.throws(() => new KeyIndex('z').put(0, 0), /not after/);
+  });
+
+  test('the current generation reads the same with one revision and with many, through compactions', () => {
+    const ki = new KeyIndex('c');
+    const hit = new IndexHit();
+    ki.put(3, 1);
+    assert.deepEqual([ki.revs, ki.lastMain, ki.lastSub], [[3, 1], 3, 1]);
+    assert.ok(ki.get(3, hit));
+    assert.deepEqual([hit.main, hit.sub, hit.ver], [3, 1, 1]);
+    assert.equal(ki.get(2, hit), false);
+    ki.put(5, 0);
+    ki.put(9, 2);
+    assert.deepEqual(ki.revs, [3, 1, 5, 0, 9, 2]);
+    const seen = ki.revs;
+    seen.push(99, 0);
+    assert.deepEqual(ki.revs, [3, 1, 5, 0, 9, 2], 'revs is a copy');
+    for (const [atRev, main, ver] of [
+      [4, 3, 1],
+      [5, 5, 2],
+      [8, 5, 2],
+      [9, 9, 3],
+      [100, 9, 3],
+    ] as const) {
+      assert.ok(ki.get(atRev, hit), `found at ${atRev}`);
+      assert.deepEqual([hit.main, hit.ver, hit.createdMain, hit.createdSub], [main, ver, 3, 1], `at ${atRev}`);
+    }
+    // Compacting at 6 keeps 5 and 9; at 9 only 9, which then is both first and latest.
+    const kept6 = new RevisionSet();
+    ki.compact(6, kept6);
+    assert.ok(kept6.has(5, 0) && kept6.size === 1);
+    assert.deepEqual(ki.revs, [5, 0, 9, 2]);
+    ki.compact(9, new RevisionSet());
+    assert.deepEqual(ki.revs, [9, 2]);
+    assert.equal(ki.get(8, hit), false, 'history before the compaction is gone');
+    assert.ok(ki.get(9, hit));
+    assert.deepEqual([hit.main, hit.ver, hit.createdMain], [9, 3, 3]);
+    // A one-revision generation compacts to itself, keeps its revision, and grows again.
+    const kept = new RevisionSet();
+    ki.keep(20, kept);
+    ki.compact(20, new RevisionSet());
+    assert.ok(kept.has(9, 2) && kept.size === 1);
+    assert.deepEqual(ki.revs, [9, 2]);
+    ki.put(21, 0);
+    assert.ok(ki.tombstone(22, 0));
+    assert.deepEqual(generations(ki), ['3v5:9,21,22', '0v0:']);
+    assert.equal(ki.isLive(), false);
+    assert.deepEqual([ki.lastMain, ki.revs], [0, []]);
+    assert.ok(ki.get(21, hit));
+    assert.deepEqual([hit.main, hit.ver], [21, 4]);
+    assert.equal(ki.get(22, hit), false);
+    // restore seeds the latest revision only, as etcd does from the backend.
+    const restored = new KeyIndex('r');
+    restored.restore(4, 11, 3, 7);
+    assert.ok(restored.get(11, hit));
+    assert.deepEqual([hit.main, hit.sub, hit.ver, hit.createdMain], [11, 3, 7, 4]);
+    assert.throws(() => restored.restore(4, 12, 0, 1), /non-empty/);
   });
 });
 

@@ -2,9 +2,10 @@
 // from a creation to a deletion. Every generation but the last ends with a tombstone; the last
 // one is empty right after a delete (or while the key has never been written).
 //
-// Revisions are stored flat, [main0, sub0, main1, sub1, ...], in number arrays; the current
-// (last) generation lives in the KeyIndex itself and older ones in `older`, so a key that was
-// never deleted costs one object, one array and its key string.
+// Revisions are stored flat, [main0, sub0, main1, sub1, ...], in number arrays. The current
+// (last) generation lives in the KeyIndex itself, its latest revision in two fields and the ones
+// before it (if any) in an array; older generations are in `older`. A key written once and never
+// deleted, most keys of most stores, costs one object and its key string.
 
 import type { RevisionSet } from './revision.ts';
 
@@ -45,7 +46,11 @@ export class KeyIndex {
   ver: number;
   createdMain: number;
   createdSub: number;
-  revs: number[];
+  /** The current generation's latest revision; lastMain is 0 while it is empty (revisions start at 1). */
+  lastMain: number;
+  lastSub: number;
+  /** The current generation's revisions before the latest, flat; null when it has fewer than two. */
+  private earlier: number[] | null;
   /** Finished generations, oldest first; null when there are none. */
   older: Generation[] | null;
 
@@ -54,36 +59,63 @@ export class KeyIndex {
     this.ver = 0;
     this.createdMain = 0;
     this.createdSub = 0;
-    this.revs = NO_REVS;
+    this.lastMain = 0;
+    this.lastSub = 0;
+    this.earlier = null;
     this.older = null;
+  }
+
+  /** The current generation's revisions, flat, oldest first: a new array (or a shared empty one). */
+  get revs(): number[] {
+    if (this.lastMain === 0) return NO_REVS;
+    if (this.earlier === null) return [this.lastMain, this.lastSub];
+    return [...this.earlier, this.lastMain, this.lastSub];
+  }
+
+  /** Replaces the current generation's revisions (flat, oldest first). */
+  set revs(flat: number[]) {
+    const n = flat.length;
+    if (n === 0) {
+      this.lastMain = 0;
+      this.lastSub = 0;
+      this.earlier = null;
+      return;
+    }
+    if (flat[n - 2]! < 1) throw new Error(`mvcc: revision ${flat[n - 2]} of ${JSON.stringify(this.key)}`);
+    this.lastMain = flat[n - 2]!;
+    this.lastSub = flat[n - 1]!;
+    this.earlier = n > 2 ? flat.slice(0, n - 2) : null;
   }
 
   /** True when the key has no revision left (it leaves the index). */
   isEmpty(): boolean {
-    return this.revs.length === 0 && (this.older === null || this.older.length === 0);
+    return this.lastMain === 0 && (this.older === null || this.older.length === 0);
   }
 
   /** True when the key exists at the latest revision. */
   isLive(): boolean {
-    return this.revs.length > 0;
+    return this.lastMain !== 0;
   }
 
   /** Records a put at (main, sub), which must be newer than every revision of the key. */
   put(main: number, sub: number): void {
     this.assertNewer(main, sub);
-    if (this.revs.length === 0) {
-      this.revs = [main, sub];
+    if (this.lastMain === 0) {
       this.createdMain = main;
       this.createdSub = sub;
+    } else if (this.earlier === null) {
+      this.earlier = [this.lastMain, this.lastSub];
     } else {
-      this.revs.push(main, sub);
+      this.earlier.push(this.lastMain, this.lastSub);
     }
+    this.lastMain = main;
+    this.lastSub = sub;
     this.ver++;
   }
 
   /** Records a delete at (main, sub) and starts an empty generation. False if the key is not live. */
   tombstone(main: number, sub: number): boolean {
-    if (this.revs.length === 0) return false;
+    if (this.lastMain === 0) return false;
     this.put(main, sub);
     const done = new Generation(this.ver, this.createdMain, this.createdSub, this.revs);
     if (this.older === null) this.older = [done];
@@ -91,14 +123,18 @@ export class KeyIndex {
     this.ver = 0;
     this.createdMain = 0;
     this.createdSub = 0;
-    this.revs = NO_REVS;
+    this.lastMain = 0;
+    this.lastSub = 0;
+    this.earlier = null;
     return true;
   }
 
   /** Seeds an empty index with the first revision found in the backend (etcd's restore). */
   restore(createdMain: number, main: number, sub: number, ver: number): void {
     if (!this.isEmpty()) throw new Error(`mvcc: restore into a non-empty key index ${JSON.stringify(this.key)}`);
-    this.revs = [main, sub];
+    if (main < 1) throw new Error(`mvcc: restore ${JSON.stringify(this.key)} at revision ${main}`);
+    this.lastMain = main;
+    this.lastSub = sub;
     this.createdMain = createdMain;
     this.createdSub = 0;
     this.ver = ver;
@@ -109,6 +145,15 @@ export class KeyIndex {
     const cg = this.findGeneration(atRev);
     if (cg < 0) return false;
     const g = this.generation(cg);
+    if (g === this && this.lastMain <= atRev) {
+      // The latest revision: no array to look through.
+      hit.main = this.lastMain;
+      hit.sub = this.lastSub;
+      hit.createdMain = this.createdMain;
+      hit.createdSub = this.createdSub;
+      hit.ver = this.ver;
+      return true;
+    }
     const revs = g.revs;
     for (let i = revs.length - 2; i >= 0; i -= 2) {
       if (revs[i]! <= atRev) {
@@ -134,10 +179,15 @@ export class KeyIndex {
     const revIndex = foundRevIndex;
     const last = this.older === null ? 0 : this.older.length;
     const g = this.generation(genIdx);
-    if (g.revs.length > 0) {
-      if (revIndex > 0) g.revs = g.revs.slice(revIndex * 2);
-      if (g.revs.length === 2 && genIdx !== last) {
-        available.delete(g.revs[0]!, g.revs[1]!);
+    // A current generation of one revision keeps it: nothing to look at.
+    let revs = g === this && this.earlier === null ? NO_REVS : g.revs;
+    if (revs.length > 0) {
+      if (revIndex > 0) {
+        revs = revs.slice(revIndex * 2);
+        g.revs = revs;
+      }
+      if (revs.length === 2 && genIdx !== last) {
+        available.delete(revs[0]!, revs[1]!);
         genIdx++;
       }
     }
@@ -150,8 +200,9 @@ export class KeyIndex {
     const genIdx = this.doCompact(atRev, available);
     const revIndex = foundRevIndex;
     const last = this.older === null ? 0 : this.older.length;
+    if (genIdx === last) return;
     const revs = this.generation(genIdx).revs;
-    if (revs.length > 0 && revIndex === revs.length / 2 - 1 && genIdx !== last) {
+    if (revs.length > 0 && revIndex === revs.length / 2 - 1) {
       available.delete(revs[revIndex * 2]!, revs[revIndex * 2 + 1]!);
     }
   }
@@ -190,6 +241,14 @@ export class KeyIndex {
       g = this.generation(genIdx);
     }
     foundRevIndex = -1;
+    if (g === this && this.earlier === null) {
+      // The current generation with at most one revision, without building its array.
+      if (this.lastMain !== 0 && this.lastMain <= atRev) {
+        available.add(this.lastMain, this.lastSub);
+        foundRevIndex = 0;
+      }
+      return genIdx;
+    }
     const revs = g.revs;
     for (let i = revs.length - 2; i >= 0; i -= 2) {
       if (revs[i]! <= atRev) {
@@ -205,26 +264,31 @@ export class KeyIndex {
   private findGeneration(atRev: number): number {
     const older = this.older;
     const last = older === null ? 0 : older.length;
-    for (let cg = last; cg >= 0; cg--) {
-      const revs = cg === last ? this.revs : older![cg]!.revs;
+    if (this.lastMain !== 0) {
+      const first = this.earlier === null ? this.lastMain : this.earlier[0]!;
+      if (first <= atRev) return last;
+    }
+    for (let cg = last - 1; cg >= 0; cg--) {
+      const revs = older![cg]!.revs;
       const n = revs.length;
       if (n === 0) continue;
-      if (cg !== last && revs[n - 2]! <= atRev) return -1;
+      if (revs[n - 2]! <= atRev) return -1;
       if (revs[0]! <= atRev) return cg;
     }
     return -1;
   }
 
   private assertNewer(main: number, sub: number): void {
-    let revs = this.revs;
-    if (revs.length === 0 && this.older !== null && this.older.length > 0)
-      revs = this.older[this.older.length - 1]!.revs;
-    const n = revs.length;
-    if (n === 0) return;
-    const lastMain = revs[n - 2]!;
-    if (main > lastMain || (main === lastMain && sub > revs[n - 1]!)) return;
-    throw new Error(
-      `mvcc: revision ${main}_${sub} of ${JSON.stringify(this.key)} is not after ${lastMain}_${revs[n - 1]}`,
-    );
+    let lastMain = this.lastMain;
+    let lastSub = this.lastSub;
+    if (lastMain === 0 && this.older !== null && this.older.length > 0) {
+      const revs = this.older[this.older.length - 1]!.revs;
+      lastMain = revs[revs.length - 2]!;
+      lastSub = revs[revs.length - 1]!;
+    }
+    if (main > lastMain || (main === lastMain && sub > lastSub)) {
+      if (main >= 1) return;
+    }
+    throw new Error(`mvcc: revision ${main}_${sub} of ${JSON.stringify(this.key)} is not after ${lastMain}_${lastSub}`);
   }
 }

@@ -167,9 +167,8 @@ export class Core {
       // Reading the newest state: a key matches when it is alive, at its last revision.
       for (let ki = this.index.next(cur); ki !== undefined; ki = this.index.next(cur)) {
         if (endStr !== null && ki.key >= endStr) break;
-        const revs = ki.revs;
-        if (revs.length === 0) continue;
-        if (count++ < limit) emit(revs[revs.length - 2]!, revs[revs.length - 1]!);
+        if (ki.lastMain === 0) continue;
+        if (count++ < limit) emit(ki.lastMain, ki.lastSub);
       }
       return count;
     }
@@ -306,8 +305,7 @@ export class WriteTxn {
     const prevKvs: KeyValue[] = [];
     if (opts?.prevKv !== false) {
       for (const ki of doomed) {
-        const n = ki.revs.length;
-        prevKvs.push(core.readRevision(ki.revs[n - 2]!, ki.revs[n - 1]!, false));
+        prevKvs.push(core.readRevision(ki.lastMain, ki.lastSub, false));
       }
     }
     const rev = this.beginRev + 1;
