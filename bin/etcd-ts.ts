@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { EtcdService } from '../src/api/etcd-service.ts';
 import { startMember } from '../src/embed/index.ts';
 import { ConfigError, parseCommandLine } from '../src/server/config.ts';
+import { controlHeapGrowth } from '../src/server/heap-growth.ts';
 import { createLogger } from '../src/server/logger.ts';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -28,6 +29,7 @@ async function main(): Promise<number> {
   const logger = createLogger({ name: config.name, level: config.logLevel, outputs: config.logOutputs });
   for (const warning of commandLine.warnings) logger.warn(warning);
 
+  controlHeapGrowth();
   let member: Awaited<ReturnType<typeof startMember>>;
   try {
     member = await startMember(config, { logger, services: [new EtcdService()] });
