@@ -17,7 +17,7 @@ import { WatchClient } from './watch-client.ts';
 
 const TEST_TIMEOUT_MS = 60_000;
 const VALUE_BYTES = 256 * 1024;
-const EVENTS = 160;
+const EVENTS = 320;
 const WRITERS = 4;
 const SAMPLE_MS = 50;
 /** Memory growth allowed, as a fraction of the bytes written to the watched keys. */
