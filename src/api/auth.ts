@@ -13,6 +13,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
+import { goStatusText } from '../proto/grpc-status.ts';
 import {
   AuthService,
   ClusterService,
@@ -266,27 +267,20 @@ async function watchRefusal(
     if (!(err instanceof AuthError)) throw err;
     switch (err.code) {
       case AuthErrorCode.InvalidAuthToken:
-        return goStatusText(ETCD_ERRORS.InvalidAuthToken);
+        return cancelReason(ETCD_ERRORS.InvalidAuthToken);
       case AuthErrorCode.AuthOldRevision:
-        return goStatusText(ETCD_ERRORS.AuthOldRevision);
+        return cancelReason(ETCD_ERRORS.AuthOldRevision);
       case AuthErrorCode.UserEmpty:
-        return goStatusText(ETCD_ERRORS.UserEmpty);
+        return cancelReason(ETCD_ERRORS.UserEmpty);
       default:
-        return goStatusText(ETCD_ERRORS.PermissionDenied);
+        return cancelReason(ETCD_ERRORS.PermissionDenied);
     }
   }
 }
 
-/** Go's codes.Code names of the statuses a refused watch reports. */
-const GO_CODE_NAMES: Readonly<Record<number, string>> = {
-  [GrpcStatus.INVALID_ARGUMENT]: 'InvalidArgument',
-  [GrpcStatus.PERMISSION_DENIED]: 'PermissionDenied',
-  [GrpcStatus.UNAUTHENTICATED]: 'Unauthenticated',
-};
-
 /** A gRPC error as grpc-go's `status.Error(...).Error()` prints it: etcd puts that in cancel_reason. */
-function goStatusText(e: EtcdErrorSpec): string {
-  return `rpc error: code = ${GO_CODE_NAMES[e.code] ?? `Code(${e.code})`} desc = ${e.message}`;
+function cancelReason(e: EtcdErrorSpec): string {
+  return goStatusText(e.code, e.message);
 }
 
 /**

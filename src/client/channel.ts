@@ -10,29 +10,12 @@
  */
 import http2 from 'node:http2';
 import type { SecureContextOptions } from 'node:tls';
+import { GrpcStatus } from '../proto/grpc-status.ts';
 import type { Method } from '../proto/index.ts';
 
 /** gRPC status codes. */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type Status = (typeof Status)[keyof typeof Status];
+export const Status = GrpcStatus;
+export type Status = GrpcStatus;
 
 export class GrpcCallError extends Error {
   override readonly name = 'GrpcCallError';

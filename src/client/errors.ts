@@ -8,28 +8,8 @@
  * text Go's client gives them (`rpc error: code = Unavailable desc = ...`,
  * `context deadline exceeded`), so tools built on this client print what etcdctl prints.
  */
+import { goStatusText } from '../proto/grpc-status.ts';
 import { GrpcCallError, Status } from './channel.ts';
-
-/** Go's names of the gRPC codes, as in `rpc error: code = <name> desc = ...`. */
-const GO_CODE_NAMES: readonly string[] = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-];
 
 export interface EtcdErrorOptions {
   /** The message; default: `details`. */
@@ -423,10 +403,7 @@ const BY_MESSAGE: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>(
   ['etcdserver: rpc not supported for learner', NotSupportedForLearnerError],
 ]);
 
-/** Go's text of a gRPC status error: `rpc error: code = Unavailable desc = ...`. */
-export function goStatusText(grpcCode: number, details: string): string {
-  return `rpc error: code = ${GO_CODE_NAMES[grpcCode] ?? `Code(${grpcCode})`} desc = ${details}`;
-}
+export { goStatusText };
 
 /** The `EtcdError` for a failed call. Anything that is not a `GrpcCallError` is returned as is if an EtcdError, else wrapped. */
 export function fromGrpcError(err: unknown): EtcdError {

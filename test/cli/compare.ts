@@ -11,6 +11,7 @@
  * hex id on each member, `{member:1}` the first added member's, `{endpoint}` the member's own.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterService, LeaseService, MaintenanceService } from '../../src/proto/index.ts';
 import { Member, MemberKind } from '../helpers/member.ts';
 import { type CliResult, type CliRunOptions, etcdctl, etcdctlTs } from './helpers.ts';
@@ -84,7 +85,7 @@ class Side {
     let last = await size();
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_STEP_MS));
+      await sleep(SETTLE_STEP_MS);
       const now = await size();
       if (now === last) return;
       if (Date.now() > deadline) throw new Error(`db size still changing after ${SETTLE_TIMEOUT_MS} ms`);

@@ -8,6 +8,7 @@
  * calls through the HTTP gateway count as the gRPC calls they are in etcd.
  */
 
+import { GO_CODE_NAMES } from '../../proto/grpc-status.ts';
 import {
   Counter,
   type CounterSeries,
@@ -20,26 +21,8 @@ import type { AnyHandler } from '../gateway/methods.ts';
 import type { AnyMethodDescriptor, ServerCall, ServerWritableCall } from '../grpc/index.ts';
 import { splitPath } from '../grpc/index.ts';
 
-/** grpc-go's codes.Code names, indexed by code. */
-export const GRPC_CODE_NAMES: readonly string[] = Object.freeze([
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-]);
+/** grpc-go's codes.Code names, indexed by code: the grpc_code label. */
+export const GRPC_CODE_NAMES = GO_CODE_NAMES;
 
 /** Prometheus's DefBuckets, which go-grpc-prometheus uses for the handling time. */
 export const HANDLING_BUCKETS_SECONDS: readonly number[] = Object.freeze([

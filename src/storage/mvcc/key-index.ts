@@ -81,7 +81,6 @@ export class KeyIndex {
       this.earlier = null;
       return;
     }
-    if (flat[n - 2]! < 1) throw new Error(`mvcc: revision ${flat[n - 2]} of ${JSON.stringify(this.key)}`);
     this.lastMain = flat[n - 2]!;
     this.lastSub = flat[n - 1]!;
     this.earlier = n > 2 ? flat.slice(0, n - 2) : null;
@@ -179,17 +178,11 @@ export class KeyIndex {
     const revIndex = foundRevIndex;
     const last = this.older === null ? 0 : this.older.length;
     const g = this.generation(genIdx);
-    // A current generation of one revision keeps it: nothing to look at.
-    let revs = g === this && this.earlier === null ? NO_REVS : g.revs;
-    if (revs.length > 0) {
-      if (revIndex > 0) {
-        revs = revs.slice(revIndex * 2);
-        g.revs = revs;
-      }
-      if (revs.length === 2 && genIdx !== last) {
-        available.delete(revs[0]!, revs[1]!);
-        genIdx++;
-      }
+    if (revIndex > 0) g.revs = g.revs.slice(revIndex * 2);
+    // A finished generation left with its tombstone alone goes too.
+    if (genIdx !== last && g.revs.length === 2) {
+      available.delete(g.revs[0]!, g.revs[1]!);
+      genIdx++;
     }
     if (genIdx > 0) this.older = genIdx >= last ? null : this.older!.slice(genIdx);
   }
@@ -286,9 +279,7 @@ export class KeyIndex {
       lastMain = revs[revs.length - 2]!;
       lastSub = revs[revs.length - 1]!;
     }
-    if (main > lastMain || (main === lastMain && sub > lastSub)) {
-      if (main >= 1) return;
-    }
+    if (main >= 1 && (main > lastMain || (main === lastMain && sub > lastSub))) return;
     throw new Error(`mvcc: revision ${main}_${sub} of ${JSON.stringify(this.key)} is not after ${lastMain}_${lastSub}`);
   }
 }
