@@ -2,7 +2,7 @@
 import { type DeleteRangeRequest, KVService } from '../../proto/index.ts';
 import { CliExit, type CommandSpec, ExitCode, flag } from '../command.ts';
 import { type FlagSet, FlagType } from '../flags.ts';
-import { orExit, prefixEndOf } from './util.ts';
+import { orExit, withRangeOptions } from './util.ts';
 
 export const DEL_FLAGS = [
   flag('prefix', FlagType.BOOL, 'false', 'delete keys with matching prefix'),
@@ -36,18 +36,7 @@ export function delRequest(args: readonly string[], flags: FlagSet): DeleteRange
     }
     rangeEnd = Buffer.from(args[1]!);
   }
-  if (prefix) {
-    if (key.length === 0) {
-      key = Buffer.from([0]);
-      rangeEnd = Buffer.from([0]);
-    } else {
-      rangeEnd = prefixEndOf(key);
-    }
-  }
-  if (fromKey) {
-    if (key.length === 0) key = Buffer.from([0]);
-    rangeEnd = Buffer.from([0]);
-  }
+  ({ key, rangeEnd } = withRangeOptions(key, rangeEnd, prefix, fromKey));
   return { key, rangeEnd, prevKv: flags.bool('prev-kv') };
 }
 

@@ -3,7 +3,7 @@ import { KVService, type RangeRequest, RangeRequest_SortOrder, RangeRequest_Sort
 import { CliExit, type CommandSpec, ExitCode, flag } from '../command.ts';
 import { type FlagSet, FlagType } from '../flags.ts';
 import { SimplePrinter } from '../printers/index.ts';
-import { orExit, prefixEndOf } from './util.ts';
+import { orExit, withRangeOptions } from './util.ts';
 
 export const GET_FLAGS = [
   flag('consistency', FlagType.STRING, 'l', 'Linearizable(l) or Serializable(s)'),
@@ -72,18 +72,7 @@ export function getRequest(args: readonly string[], flags: FlagSet): RangeReques
   if (sortTarget === RangeRequest_SortTarget.KEY && sortOrder === RangeRequest_SortOrder.ASCEND) {
     sortOrder = RangeRequest_SortOrder.NONE;
   }
-  if (prefix) {
-    if (key.length === 0) {
-      key = Buffer.from([0]);
-      rangeEnd = Buffer.from([0]);
-    } else {
-      rangeEnd = prefixEndOf(key);
-    }
-  }
-  if (fromKey) {
-    if (key.length === 0) key = Buffer.from([0]);
-    rangeEnd = Buffer.from([0]);
-  }
+  ({ key, rangeEnd } = withRangeOptions(key, rangeEnd, prefix, fromKey));
   return {
     key,
     rangeEnd,

@@ -41,6 +41,22 @@ export function parseUintBase(text: string, base: 10 | 16): { value: bigint } | 
 }
 
 /** etcd's prefix range end for a key given as text. */
+/**
+ * etcdctl's `--prefix` (every key starting with `key`; all keys when it is empty) and
+ * `--from-key` (every key from `key` on) applied to a key and its explicit range end.
+ */
+export function withRangeOptions(
+  key: Buffer,
+  rangeEnd: Buffer,
+  prefix: boolean,
+  fromKey: boolean,
+): { key: Buffer; rangeEnd: Buffer } {
+  const zero = () => Buffer.from([0]);
+  if (prefix) return key.length === 0 ? { key: zero(), rangeEnd: zero() } : { key, rangeEnd: prefixEndOf(key) };
+  if (fromKey) return { key: key.length === 0 ? zero() : key, rangeEnd: zero() };
+  return { key, rangeEnd };
+}
+
 export function prefixEndOf(key: Buffer): Buffer {
   for (let i = key.length - 1; i >= 0; i--) {
     if (key[i]! < 0xff) {
