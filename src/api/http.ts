@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { ServerHttp2Stream } from 'node:http2';
 import { VERSION } from '../version.ts';
+import type { ServerStream } from './h2/server-stream.ts';
 
 /**
  * The plain HTTP endpoints of a client URL: `/version`, `/health`, `/livez`, `/readyz`, and
@@ -156,7 +156,7 @@ export class HttpRouter {
   };
 
   /** Answers an HTTP/2 stream that is not a gRPC call (same routes as HTTP/1.1). */
-  readonly handleHttp2 = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
+  readonly handleHttp2 = (stream: ServerStream, headers: IncomingHttpHeaders): void => {
     const controller = new AbortController();
     stream.on('close', () => controller.abort());
     stream.on('error', () => {});
@@ -194,7 +194,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** The whole body, or null when it exceeds `maxBytes`. */
 function readBody(
-  source: NodeJS.ReadableStream & { readableEnded?: boolean },
+  source: Pick<ServerStream, 'on' | 'once' | 'removeListener'>,
   maxBytes: number,
 ): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
@@ -241,7 +241,7 @@ async function writeHttp1(res: ServerResponse, response: HttpResponse, signal: A
   if (!res.destroyed) res.end();
 }
 
-async function writeHttp2(stream: ServerHttp2Stream, response: HttpResponse, signal: AbortSignal): Promise<void> {
+async function writeHttp2(stream: ServerStream, response: HttpResponse, signal: AbortSignal): Promise<void> {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ':status': response.status, ...headerRecord(response) });
   const body = response.body;
@@ -256,7 +256,7 @@ async function writeHttp2(stream: ServerHttp2Stream, response: HttpResponse, sig
 /** Writes chunks with back-pressure; stops when the client goes away. */
 async function pipeChunks(
   chunks: AsyncIterable<string | Uint8Array>,
-  out: NodeJS.WritableStream & { destroyed: boolean },
+  out: Pick<ServerStream, 'write' | 'once' | 'removeListener' | 'destroyed'>,
   signal: AbortSignal,
 ): Promise<void> {
   for await (const chunk of chunks) {

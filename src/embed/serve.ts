@@ -16,6 +16,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { recordTlsPeer } from '../api/auth.ts';
 import type { GrpcServer } from '../api/grpc/index.ts';
+import { H2Connection, type ServerStream } from '../api/h2/index.ts';
 import type { HttpRouter } from '../api/http.ts';
 import { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from '../server/config-values.ts';
 
@@ -26,6 +27,9 @@ import { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from '../server/config-valu
  * decrypted bytes, so ALPN `h2` and prior-knowledge clients both work. On HTTP/2, streams whose
  * content-type is `application/grpc...` are gRPC calls; the rest are plain HTTP requests
  * answered by the same routes as HTTP/1.1 (e.g. `curl --http2-prior-knowledge /version`).
+ *
+ * HTTP/2 is our own `H2Connection` (src/api/h2), except on a server with stream hooks (the
+ * peer port), whose transport uses node:http2's streams.
  */
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -83,7 +87,7 @@ function answer404Http1(_req: IncomingMessage, res: ServerResponse): void {
   res.end(NOT_FOUND_BODY);
 }
 
-function answer404Http2(stream: ServerHttp2Stream): void {
+function answer404Http2(stream: ServerStream): void {
   stream.on('error', () => {});
   stream.respond({ ':status': 404, 'content-type': 'text/plain; charset=utf-8' });
   stream.end(NOT_FOUND_BODY);
@@ -102,6 +106,10 @@ export class MultiplexServer {
   readonly #options: MultiplexServerOptions;
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<Http2Session>();
+  /** Connections served by our own HTTP/2 (servers without stream hooks). */
+  readonly #connections = new Set<H2Connection>();
+  /** Null: HTTP/2 goes to node:http2 (the peer transport's stream hooks need its streams). */
+  readonly #onH2Stream: ((stream: ServerStream, headers: IncomingHttpHeaders, socket: Socket) => void) | null;
   /**
    * HTTP/1.1 connections and how many requests each has in flight. node:http tracks idle
    * connections only for servers that listen themselves, and ours are handed sockets.
@@ -133,6 +141,15 @@ export class MultiplexServer {
       else if (httpHandler !== null) httpHandler(stream, headers);
       else answer404Http2(stream);
     });
+    this.#onH2Stream =
+      options.streamHooks !== undefined
+        ? null
+        : (stream, headers, socket) => {
+            if (certAuth) recordTlsPeer(headers, socket as TLSSocket);
+            if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
+            else if (httpHandler !== null) httpHandler(stream, headers);
+            else answer404Http2(stream);
+          };
     this.#h2.on('session', (session: Http2Session) => this.#onSession(session));
     this.#h2.on('sessionError', () => {});
     this.#h1 = createHttp1Server(http === null ? answer404Http1 : http.handleHttp1);
@@ -163,21 +180,58 @@ export class MultiplexServer {
     } catch {
       // The session is already gone.
     }
+    this.#keepAlive(
+      () => session.destroyed,
+      (done) => session.ping((err) => done(err)),
+      () => session.destroy(),
+      (listener) => session.once('close', listener),
+    );
+  }
+
+  #onConnection(socket: Socket): void {
+    const onStream = this.#onH2Stream;
+    if (onStream === null) throw new Error('unreachable: a server with stream hooks uses node:http2');
+    const connection = new H2Connection(socket, {
+      maxConcurrentStreams: this.#options.maxConcurrentStreams,
+      streamWindowBytes: H2_STREAM_WINDOW_BYTES,
+      connectionWindowBytes: H2_CONNECTION_WINDOW_BYTES,
+      onStream: (stream, headers) => onStream(stream, headers, socket),
+    });
+    this.#connections.add(connection);
+    connection.onClose(() => this.#connections.delete(connection));
+    if (this.#closing) connection.close();
+    this.#keepAlive(
+      () => connection.closed,
+      (done) => {
+        if (!connection.ping(done)) done(new Error('h2: ping not sent'));
+      },
+      () => connection.destroy(),
+      (listener) => connection.onClose(listener),
+    );
+  }
+
+  /** Server-to-client pings every interval; an answer later than the timeout drops the connection. */
+  #keepAlive(
+    gone: () => boolean,
+    ping: (done: (err: Error | null) => void) => void,
+    destroy: () => void,
+    onClose: (listener: () => void) => void,
+  ): void {
     const { intervalMs, timeoutMs } = this.#options.keepalive;
     if (intervalMs > 0) {
       let deadline: NodeJS.Timeout | null = null;
-      const ping = setInterval(() => {
-        if (session.destroyed || deadline !== null) return;
-        if (timeoutMs > 0) deadline = setTimeout(() => session.destroy(), timeoutMs).unref();
-        session.ping((err) => {
+      const timer = setInterval(() => {
+        if (gone() || deadline !== null) return;
+        if (timeoutMs > 0) deadline = setTimeout(destroy, timeoutMs).unref();
+        ping((err) => {
           if (err === null && deadline !== null) {
             clearTimeout(deadline);
             deadline = null;
           }
         });
       }, intervalMs).unref();
-      session.once('close', () => {
-        clearInterval(ping);
+      onClose(() => {
+        clearInterval(timer);
         if (deadline !== null) clearTimeout(deadline);
       });
     }
@@ -254,7 +308,9 @@ export class MultiplexServer {
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(seen);
-      if (h2) {
+      if (h2 && this.#onH2Stream !== null) {
+        this.#onConnection(socket);
+      } else if (h2) {
         // The HTTP/2 session reads what is already buffered on the socket itself.
         this.#h2.emit('connection', socket);
       } else {
@@ -276,6 +332,7 @@ export class MultiplexServer {
     this.#closing = true;
     const listenersClosed = Promise.all([...this.#listeners].map((l) => l.close()));
     for (const session of this.#sessions) session.close();
+    for (const connection of this.#connections) connection.close();
     for (const [socket, inFlight] of this.#h1Requests) if (inFlight === 0) socket.destroy();
     const drained = new Promise<void>((ok) => {
       const check = (): void => {
@@ -291,6 +348,7 @@ export class MultiplexServer {
     await Promise.race([drained, grace]);
     if (timer !== null) clearTimeout(timer);
     for (const session of this.#sessions) session.destroy();
+    for (const connection of this.#connections) connection.destroy();
     for (const socket of this.#sockets) socket.destroy();
     await listenersClosed;
   }

@@ -1,6 +1,7 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { gunzipSync } from 'node:zlib';
 import { GrpcError, GrpcStatus, toGrpcError } from '../errors.ts';
+import type { ServerStream } from '../h2/server-stream.ts';
 import type { DeadlineClock, Expirable } from './deadline.ts';
 import {
   EncodedResponse,
@@ -68,7 +69,7 @@ export interface CallEnvironment {
 }
 
 const kCall = Symbol('etcd-ts.grpc.call');
-type CallStream = ServerHttp2Stream & { [kCall]?: Call };
+type CallStream = ServerStream & { [kCall]?: Call };
 
 const RESPONSE_HEADERS: OutgoingHttpHeaders = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
 const OK_TRAILERS: OutgoingHttpHeaders = Object.freeze({ 'grpc-status': '0' });
@@ -84,7 +85,7 @@ const END_STREAM = Object.freeze({ endStream: true, sendDate: false });
 const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /** A response that carries only a status (no message): headers and trailers in one HEADERS frame. */
-export function respondWithStatus(stream: ServerHttp2Stream, code: GrpcStatus, message: string): void {
+export function respondWithStatus(stream: ServerStream, code: GrpcStatus, message: string): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond(
     {
@@ -140,7 +141,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   #drainWaiters: Waiter<void>[] | null = null;
 
   constructor(
-    stream: ServerHttp2Stream,
+    stream: ServerStream,
     headers: IncomingHttpHeaders,
     path: string,
     method: RegisteredMethod,
@@ -256,7 +257,7 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
     stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
     if (!(encoded instanceof Uint8Array)) {
       const last = encoded.length - 1;
-      for (let i = 0; i < last; i++) stream.write(encoded[i]);
+      for (let i = 0; i < last; i++) stream.write(encoded[i] as Buffer);
       stream.end(encoded[last]);
     } else if (this.#method.encodeFrame !== null) {
       stream.end(encoded);
@@ -564,12 +565,12 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
 export const HALF_OPEN_LINGER_MS = 1000;
 
 /** For streams answered without a Call (unknown methods): a timer of their own, on a rare path. */
-export function lingerIfHalfOpen(stream: ServerHttp2Stream): void {
+export function lingerIfHalfOpen(stream: ServerStream): void {
   if (stream.readableEnded || stream.closed || stream.destroyed) return;
   setTimeout(closeLingering, HALF_OPEN_LINGER_MS, stream).unref();
 }
 
-function closeLingering(stream: ServerHttp2Stream): void {
+function closeLingering(stream: ServerStream): void {
   if (!stream.closed && !stream.destroyed) stream.close(0);
 }
 

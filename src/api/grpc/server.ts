@@ -1,5 +1,6 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { GrpcStatus } from '../errors.ts';
+import type { ServerStream } from '../h2/server-stream.ts';
 import {
   Call,
   type CallEnvironment,
@@ -106,7 +107,7 @@ export class GrpcServer {
   }
 
   /** Answers one HTTP/2 stream whose request is a gRPC call (`content-type: application/grpc...`). */
-  readonly handleStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
+  readonly handleStream = (stream: ServerStream, headers: IncomingHttpHeaders): void => {
     const path = headers[':path'] ?? '';
     const method = this.#methods.get(path);
     if (method === undefined || method.handler === null) {
@@ -155,7 +156,7 @@ export class GrpcServer {
   }
 }
 
-function reject(stream: ServerHttp2Stream, code: GrpcStatus, message: string): void {
+function reject(stream: ServerStream, code: GrpcStatus, message: string): void {
   respondWithStatus(stream, code, message);
   lingerIfHalfOpen(stream);
   // Discard whatever the client still sends on this stream.
