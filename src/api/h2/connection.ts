@@ -79,7 +79,9 @@ export class H2Connection {
   readonly #needDrain = new Set<H2Stream>();
   #goawaySent = false;
   #closed = false;
-  readonly #pings: ((error: Error | null) => void)[] = [];
+  /** Pings in flight by the number in their payload; an ACK with another payload is ignored. */
+  readonly #pings = new Map<number, (error: Error | null) => void>();
+  #pingSeq = 0;
   readonly #closeListeners: (() => void)[] = [];
 
   constructor(socket: Socket, options: H2ConnectionOptions) {
@@ -137,11 +139,12 @@ export class H2Connection {
 
   /** Sends a PING; `done` is called with null when it is answered, or an error when the connection ends. */
   ping(done: (error: Error | null) => void): boolean {
-    if (this.#closed || this.#pings.length >= MAX_PINGS_IN_FLIGHT) return false;
-    this.#pings.push(done);
+    if (this.#closed || this.#pings.size >= MAX_PINGS_IN_FLIGHT) return false;
+    this.#pingSeq = (this.#pingSeq + 1) >>> 0;
+    this.#pings.set(this.#pingSeq, done);
     this.#out.header(8, FrameType.PING, 0, 0);
     this.#out.u32(0);
-    this.#out.u32(this.#pings.length);
+    this.#out.u32(this.#pingSeq);
     this.#schedule();
     return true;
   }
@@ -469,7 +472,12 @@ export class H2Connection {
     if (streamId !== 0) return this.#fail(ErrorCode.PROTOCOL_ERROR);
     if (payload.length !== 8) return this.#fail(ErrorCode.FRAME_SIZE_ERROR);
     if (flags & Flag.ACK) {
-      this.#pings.shift()?.(null);
+      const seq = payload.readUInt32BE(0) === 0 ? payload.readUInt32BE(4) : -1;
+      const done = this.#pings.get(seq);
+      if (done !== undefined) {
+        this.#pings.delete(seq);
+        done(null);
+      }
       return true;
     }
     this.#out.header(8, FrameType.PING, Flag.ACK, 0);
@@ -547,7 +555,9 @@ export class H2Connection {
     this.#blocked.clear();
     this.#needDrain.clear();
     const gone = new Error('h2: connection closed');
-    for (const done of this.#pings.splice(0)) done(gone);
+    const pings = [...this.#pings.values()];
+    this.#pings.clear();
+    for (const done of pings) done(gone);
     for (const listener of this.#closeListeners.splice(0)) listener();
   }
 }

@@ -111,8 +111,9 @@ export class H2Stream extends EventEmitter {
     // Queued, not sent: the last DATA frame carries END_STREAM when no trailers follow.
     if (chunk !== undefined) this.#enqueue(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     this.#ending = true;
-    // As on node:http2, the stream then stays open until sendTrailers() (or close()).
-    if (this.#waitForTrailers) this.emit('wantTrailers');
+    // As on node:http2, the stream then stays open until sendTrailers() (or close()); with
+    // nobody listening for 'wantTrailers' it ends with empty trailers.
+    if (this.#waitForTrailers && !this.emit('wantTrailers')) this.sendTrailers({});
     this.pump();
   }
 
