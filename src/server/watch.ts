@@ -22,7 +22,7 @@ import {
   type WatchResponse,
 } from '../proto/index.ts';
 import type { Backend } from '../storage/backend/index.ts';
-import { type MvccEvent, type MvccStore, readHistory } from '../storage/mvcc/index.ts';
+import { type HistoryBatch, type MvccEvent, type MvccStore, readHistory } from '../storage/mvcc/index.ts';
 import { toProtoKv } from './kv-apply.ts';
 
 /** Events of the store's history scanned for one catch-up response of one watcher. */
@@ -30,6 +30,8 @@ export const HISTORY_BATCH_EVENTS_MAX = 1000;
 /** Events read from the backend per read of a catch-up (adapted down when events are large). */
 const HISTORY_READ_EVENTS_MAX = 256;
 const HISTORY_READ_EVENTS_FIRST = 16;
+/** History batches one catch-up pass keeps for the other watchers that need the same revisions. */
+const CATCH_UP_BATCHES_MAX = 64;
 /** How often unsynced watchers are caught up when nothing else triggers it. */
 export const SYNC_INTERVAL_MS = 100;
 /** Watchers one stream may hold (etcd has no limit; a bound keeps a client from exhausting memory). */
@@ -124,8 +126,10 @@ export class WatchHub {
   /** Running average size of the history events catch-ups read, to size the next read. */
   private historyEventBytes = 0;
   private readonly streams = new Set<WatchStream>();
-  /** Streams with frames queued during the notification being delivered. */
+  /** Streams with frames queued during the notification or catch-up pass being delivered. */
   private readonly framedStreams: WatchStream[] = [];
+  /** The catch-up pass running, if any: history and encodings its watchers share. */
+  private catchUp: CatchUpPass | null = null;
   private readonly syncTimer: NodeJS.Timeout;
   private readonly progressTimer: NodeJS.Timeout;
 
@@ -199,9 +203,32 @@ export class WatchHub {
       this.sendEvents(w, list, rev, shared);
       w.nextRev = rev + 1;
     }
+    this.flushFramed();
+  }
+
+  private flushFramed(): void {
     const framed = this.framedStreams;
     for (let i = 0; i < framed.length; i++) framed[i]!.flushFrames();
     framed.length = 0;
+  }
+
+  /**
+   * Runs catch-ups as one pass: watchers that need the same revisions (a stream's watchers
+   * that fell behind together) share the history read and the encoded events, and their
+   * responses leave together at the end.
+   */
+  private catchingUp(run: () => void): void {
+    if (this.catchUp !== null) {
+      run();
+      return;
+    }
+    this.catchUp = new CatchUpPass(this.store.rev(), (rev) => this.opts.header(rev));
+    try {
+      run();
+    } finally {
+      this.catchUp = null;
+      this.flushFramed();
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -210,7 +237,7 @@ export class WatchHub {
   add(w: Watcher): void {
     if (w.nextRev <= this.store.rev()) {
       this.unsynced.add(w);
-      this.syncWatcher(w);
+      this.catchingUp(() => this.syncWatcher(w));
     } else {
       this.markSynced(w);
     }
@@ -255,15 +282,20 @@ export class WatchHub {
 
   /** Catches up the unsynced watchers of streams that can take more. */
   syncAll(): void {
-    for (const w of [...this.unsynced]) {
-      if (!w.stream.congested) this.syncWatcher(w);
-    }
+    if (this.unsynced.size === 0) return;
+    this.catchingUp(() => {
+      for (const w of [...this.unsynced]) {
+        if (!w.stream.congested) this.syncWatcher(w);
+      }
+    });
   }
 
   syncStream(stream: WatchStream): void {
-    for (const w of stream.watchers.values()) {
-      if (this.unsynced.has(w) && !stream.congested) this.syncWatcher(w);
-    }
+    this.catchingUp(() => {
+      for (const w of stream.watchers.values()) {
+        if (this.unsynced.has(w) && !stream.congested) this.syncWatcher(w);
+      }
+    });
   }
 
   /** Replays history to one watcher until it is current or its stream is full. */
@@ -272,6 +304,7 @@ export class WatchHub {
     if (w.nextRev < compactRev) {
       // History is gone: tell the watcher and cancel it (etcd's compacted watch response).
       w.stream.removeWatcher(w.id);
+      w.stream.flushFrames();
       w.stream.sink.write({
         header: this.opts.header(0),
         watchId: w.id,
@@ -293,8 +326,10 @@ export class WatchHub {
       if (w.stream.congested) return;
       const { events, nextRev } = this.readCatchUp(w, current);
       assert.ok(nextRev > w.nextRev, 'a catch-up step makes progress');
-      if (events.length > 0) this.sendEvents(w, events, nextRev - 1);
+      if (events.length > 0) this.sendEvents(w, events, nextRev - 1, this.catchUp?.shared(nextRev - 1));
       w.nextRev = nextRev;
+      // More to read: what was queued goes out now, so that a full stream stops the loop.
+      if (nextRev <= current) w.stream.flushFrames();
     }
   }
 
@@ -316,7 +351,9 @@ export class WatchHub {
         averageBytes === 0
           ? HISTORY_READ_EVENTS_FIRST
           : Math.max(1, Math.min(HISTORY_READ_EVENTS_MAX, Math.floor((budgetBytes - bytes) / averageBytes)));
-      const batch = readHistory(this.backend, nextRev, current, Math.min(step, HISTORY_BATCH_EVENTS_MAX - scanned));
+      const limit = Math.min(step, HISTORY_BATCH_EVENTS_MAX - scanned);
+      const batch = this.catchUp?.history(nextRev, current) ?? readHistory(this.backend, nextRev, current, limit);
+      this.catchUp?.keep(nextRev, current, batch);
       assert.ok(batch.nextRev > nextRev, 'a history read makes progress');
       let readBytes = 0;
       for (const e of batch.events) {
@@ -340,13 +377,21 @@ export class WatchHub {
 
   private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number, shared?: SharedConversions): void {
     const stream = w.stream;
-    if (shared !== undefined && events.length === 1 && stream.sink.writeFrames !== undefined && w.id <= MAX_FRAMED_ID) {
-      // The usual live event: framed from the notification's shared encodings, sent with the
-      // stream's other frames of this notification in one write (a single event is never split).
-      const e = events[0]!;
+    const framed = shared !== undefined && stream.sink.writeFrames !== undefined && w.id <= MAX_FRAMED_ID;
+    if (framed && (events.length === 1 || !w.fragment)) {
+      // The usual case: framed from the shared encodings, sent with the stream's other frames
+      // of this notification or catch-up pass in one write (no fragments to cut).
       w.sentSinceProgress = true;
-      const eventField = shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv));
-      if (stream.queueFrame(Number(w.id), shared.headerField(), eventField)) this.framedStreams.push(stream);
+      let eventFields: Buffer;
+      if (events.length === 1) {
+        const e = events[0]!;
+        eventFields = shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv));
+      } else {
+        eventFields = Buffer.concat(
+          events.map((e) => shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv))),
+        );
+      }
+      if (stream.queueFrame(Number(w.id), shared.headerField(), eventFields)) this.framedStreams.push(stream);
       return;
     }
     const protoEvents =
@@ -434,6 +479,44 @@ export class WatchHub {
 
   newWatcher(id: bigint, stream: WatchStream, req: WatchCreateRequest, startRev: number): Watcher {
     return new Watcher(id, stream, req, startRev);
+  }
+}
+
+/**
+ * What the watchers caught up in one pass share: history batches by first revision (read
+ * while the store is at `rev`; a batch ends on a whole revision, so any watcher starting there
+ * may use it) and the encodings of each response revision's header and events.
+ */
+class CatchUpPass {
+  private readonly rev: number;
+  private readonly header: (rev: number) => ResponseHeader;
+  private readonly batches = new Map<number, HistoryBatch>();
+  private readonly conversions = new Map<number, SharedConversions>();
+
+  constructor(rev: number, header: (rev: number) => ResponseHeader) {
+    this.rev = rev;
+    this.header = header;
+  }
+
+  history(fromRev: number, toRev: number): HistoryBatch | undefined {
+    return toRev === this.rev ? this.batches.get(fromRev) : undefined;
+  }
+
+  keep(fromRev: number, toRev: number, batch: HistoryBatch): void {
+    if (toRev !== this.rev || this.batches.has(fromRev)) return;
+    if (this.batches.size >= CATCH_UP_BATCHES_MAX) this.batches.clear();
+    this.batches.set(fromRev, batch);
+  }
+
+  /** The conversions of responses at revision `rev`. */
+  shared(rev: number): SharedConversions {
+    let shared = this.conversions.get(rev);
+    if (shared === undefined) {
+      if (this.conversions.size >= CATCH_UP_BATCHES_MAX) this.conversions.clear();
+      shared = new SharedConversions(this.header(rev));
+      this.conversions.set(rev, shared);
+    }
+    return shared;
   }
 }
 
@@ -557,6 +640,8 @@ export class WatchStream {
    * when it is the first one queued since the last flushFrames.
    */
   queueFrame(watchId: number, headerField: Buffer, eventField: Buffer): boolean {
+    // Frames queued together share one header: another revision's frames go out first.
+    if (this.frameHeader !== null && this.frameHeader !== headerField) this.flushFrames();
     this.frameHeader = headerField;
     this.frameIds.push(watchId);
     this.frameEvents.push(eventField);

@@ -3,6 +3,7 @@ import { getDefaultHighWaterMark } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { GrpcError, GrpcStatus } from '../../src/api/errors.ts';
+import { MethodTable } from '../../src/api/gateway/methods.ts';
 import { GrpcServer, type ServerCall, type ServerWritableCall } from '../../src/api/grpc/index.ts';
 import { KVService, WatchService } from '../../src/proto/services.ts';
 import { call, delay, frame, openCall, startGrpc, type TestServer, textMethod } from './grpc-helpers.ts';
@@ -287,6 +288,9 @@ describe('GrpcServer over node:http2', () => {
     );
     assert.ok(firstPause[FloodBuffered.path]! >= 28, `buffered: first false after ${firstPause[FloodBuffered.path]}`);
     assert.throws(() => new GrpcServer().addMethod(Flood, async () => {}, { sendBufferBytes: -1 }), RangeError);
+    // Services register through a method table (metrics, the gateway); it passes the options on.
+    const table = new MethodTable(new GrpcServer(), (_desc, handler) => handler);
+    assert.throws(() => table.grpc.addMethod(Flood, async () => {}, { sendBufferBytes: -1 }), RangeError);
   });
 
   test('a handler that does not read pauses the request stream; nothing is lost when it reads', async () => {

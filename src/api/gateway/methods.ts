@@ -7,7 +7,7 @@
  * server whose `addMethod` also records the handler here, after an optional wrapper (metrics)
  * has wrapped it. Methods registered on the server directly stay out of the gateway's reach.
  */
-import type { AnyMethodDescriptor, GrpcServer } from '../grpc/index.ts';
+import type { AnyMethodDescriptor, GrpcServer, MethodOptions } from '../grpc/index.ts';
 
 /** Any handler shape (unary, server, client or bidi streaming). */
 export type AnyHandler = (...args: never[]) => unknown;
@@ -22,9 +22,9 @@ export class MethodTable {
 
   constructor(server: GrpcServer, wrap: HandlerWrapper | null = null) {
     const handlers = this.#handlers;
-    const addMethod = (desc: AnyMethodDescriptor, handler: AnyHandler): GrpcServer => {
+    const addMethod = (desc: AnyMethodDescriptor, handler: AnyHandler, options?: MethodOptions): GrpcServer => {
       const served = wrap === null ? handler : wrap(desc, handler);
-      server.addMethod(desc, served as never);
+      server.addMethod(desc, served as never, options);
       handlers.set(desc.path, served);
       return view;
     };
