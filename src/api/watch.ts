@@ -9,7 +9,7 @@ import type { GrpcServer } from './grpc/index.ts';
 
 /**
  * What a watch stream may buffer before its watchers stop receiving live events and catch up
- * from history once it drains. The HTTP/2 stream's own mark (16 KiB) is a few puts' events for a
+ * from history once it drains. The HTTP/2 stream's own mark (64 KiB) is a few puts' events for a
  * hundred watchers of one key: a burst of puts then sent every watcher back to history, to
  * read again what was just sent live.
  */

@@ -25,7 +25,8 @@ export interface GrpcServerOptions {
 }
 
 /**
- * A gRPC server for node:http2 streams. Register methods with `addMethod`, declare the ones
+ * A gRPC server for HTTP/2 streams (our own `H2Stream` on the client port, or node:http2's in
+ * tests; both have `ServerStream`'s members). Register methods with `addMethod`, declare the ones
  * that exist but are not served yet with `declareMethods`, and hand it the streams of an
  * HTTP/2 server: `h2.on('stream', grpc.handleStream)`. It owns no socket; the listener decides
  * which streams are gRPC.
@@ -59,7 +60,7 @@ export class GrpcServer {
   /**
    * Serves `desc.path` with `handler`, whose shape follows the descriptor's stream flags.
    * `options.sendBufferBytes`: how much a streaming call may buffer before `write` returns
-   * false (default: the HTTP/2 stream's own high-water mark, 16 KiB).
+   * false (default: the HTTP/2 stream's own mark: 64 KiB on `H2Stream`, Node's default on node:http2).
    */
   addMethod<D extends AnyMethodDescriptor>(desc: D, handler: HandlerFor<D>, options: MethodOptions = {}): this {
     const existing = this.#methods.get(desc.path);
