@@ -254,6 +254,8 @@ export class H2Connection {
   // ---- frames in ----
 
   #onData(chunk: Buffer): void {
+    // After a connection error the socket may still deliver what was in flight: it is dropped.
+    if (this.#closed) return;
     let buf = chunk;
     if (this.#partial !== null) {
       buf = Buffer.concat([this.#partial, chunk]);
