@@ -144,6 +144,7 @@ async function startServer(
       maxConcurrentStreams: options.maxConcurrentStreams ?? 1000,
       streamWindowBytes: options.streamWindowBytes ?? MiB,
       connectionWindowBytes: options.connectionWindowBytes ?? 16 * MiB,
+      ...(options.maxBacklogBytes === undefined ? {} : { maxBacklogBytes: options.maxBacklogBytes }),
       onStream: (stream, headers) => {
         t.streamsSeen++;
         t.handler(stream, headers);
@@ -1134,6 +1135,35 @@ describe('H2Connection with hand-built frames', () => {
     await client.waitClosed();
     assert.equal(client.frames.filter((f) => f.type === PING).length, 0, 'the PING was answered');
     assert.equal(server.streamsSeen, 0);
+    await assertServes(server);
+  });
+
+  test('PINGs from a client that reads nothing: the connection is cut once the answers pile up', TIMEOUT, async () => {
+    const server = await startServer(echoHandler, { maxBacklogBytes: 256 * 1024 });
+    const socket = netConnect(server.port, '127.0.0.1');
+    rawSockets.push(socket);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0)]));
+    socket.pause();
+    let closed = false;
+    socket.once('close', () => {
+      closed = true;
+    });
+    // 1.7 MB of PINGs per write; the kernels' buffers take a few MB before the server's grows.
+    const batch = Buffer.concat(Array.from({ length: 100_000 }, () => frame(PING, 0, 0, Buffer.alloc(8, 1))));
+    let sentBytes = 0;
+    const sentMax = 200 * MiB;
+    while (sentBytes < sentMax && !closed) {
+      const ok = socket.write(batch);
+      sentBytes += batch.length;
+      if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), delay(200)]);
+    }
+    // The server sends GOAWAY ENHANCE_YOUR_CALM and closes; with our PINGs still unread on its
+    // side the close is a reset, which drops what we had not read (the GOAWAY among it).
+    assert.ok(closed, `the server took ${sentBytes} bytes of PINGs and kept the connection`);
+    assert.equal(server.connections.length, 1);
+    assert.equal(server.connections[0]!.closed, true);
     await assertServes(server);
   });
 

@@ -21,6 +21,12 @@ export const MAX_HEADER_LIST_BYTES = 1024 * 1024;
 export const MAX_HEADER_BLOCK_BYTES = 1024 * 1024;
 /** While the streams hold more than this for a slow client, its new streams are refused (REFUSED_STREAM). */
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/**
+ * A client that sends PINGs, SETTINGS or refused streams while this much output waits for it
+ * to read is cut off (GOAWAY ENHANCE_YOUR_CALM): the answers would pile up without a bound.
+ * Data alone stays below it (the client's windows bound it; grpc-go's grow to 16 MiB).
+ */
+export const DEFAULT_MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** Pings sent and not yet answered, at most. */
 const MAX_PINGS_IN_FLIGHT = 16;
 
@@ -31,6 +37,8 @@ export interface H2ConnectionOptions {
   readonly streamWindowBytes: number;
   /** What the whole connection may send before we credit it. */
   readonly connectionWindowBytes: number;
+  /** Output waiting for the client beyond which control frames it asks for end the connection (default DEFAULT_MAX_BACKLOG_BYTES). */
+  readonly maxBacklogBytes?: number;
   /** A new stream and its request headers. Exceptions reset the stream (INTERNAL_ERROR). */
   readonly onStream: (stream: H2Stream, headers: IncomingHttpHeaders) => void;
 }
@@ -54,6 +62,7 @@ export class H2Connection {
   queuedBytes = 0;
 
   readonly #options: H2ConnectionOptions;
+  readonly #maxBacklogBytes: number;
   readonly #streams = new Map<number, H2Stream>();
   readonly #decoder = new HpackDecoder(4096, MAX_HEADER_LIST_BYTES);
   readonly #out = new FrameOutput();
@@ -91,6 +100,7 @@ export class H2Connection {
     }
     this.socket = socket;
     this.#options = options;
+    this.#maxBacklogBytes = options.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES;
     socket.setNoDelay(true);
 
     const out = this.#out;
@@ -413,6 +423,7 @@ export class H2Connection {
     this.#lastStreamId = streamId;
     const full = this.#streams.size >= this.#options.maxConcurrentStreams || this.queuedBytes > MAX_QUEUED_BYTES;
     if (this.#goawaySent || full) {
+      if (this.backlogBytes > this.#maxBacklogBytes) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
       this.writeReset(streamId, ErrorCode.REFUSED_STREAM);
       return true;
     }
@@ -439,6 +450,7 @@ export class H2Connection {
       return payload.length === 0 ? true : this.#fail(ErrorCode.FRAME_SIZE_ERROR);
     }
     if (payload.length % 6 !== 0) return this.#fail(ErrorCode.FRAME_SIZE_ERROR);
+    if (this.backlogBytes > this.#maxBacklogBytes) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
     let windowDelta = 0;
     for (let p = 0; p < payload.length; p += 6) {
       const id = payload.readUInt16BE(p);
@@ -482,6 +494,7 @@ export class H2Connection {
       }
       return true;
     }
+    if (this.backlogBytes > this.#maxBacklogBytes) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
     this.#out.header(8, FrameType.PING, Flag.ACK, 0);
     this.#out.payload(payload);
     this.#schedule();
