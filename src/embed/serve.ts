@@ -16,7 +16,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { recordTlsPeer } from '../api/auth.ts';
 import type { GrpcServer } from '../api/grpc/index.ts';
-import { H2Connection, type ServerStream } from '../api/h2/index.ts';
+import { CLIENT_PREFACE as H2_PREFACE, H2Connection, type ServerStream } from '../api/h2/index.ts';
 import type { HttpRouter } from '../api/http.ts';
 import { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from '../server/config-values.ts';
 
@@ -32,7 +32,6 @@ import { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from '../server/config-valu
  * peer port), whose transport uses node:http2's streams.
  */
 
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** A connection that has not sent enough bytes to be told apart within this time is dropped. */
 export const PEEK_TIMEOUT_MS = 10_000;
 /** HTTP/2 flow-control windows: large enough for etcd's 1.5 MiB requests without round trips. */
@@ -108,8 +107,10 @@ export class MultiplexServer {
   readonly #sessions = new Set<Http2Session>();
   /** Connections served by our own HTTP/2 (servers without stream hooks). */
   readonly #connections = new Set<H2Connection>();
-  /** Null: HTTP/2 goes to node:http2 (the peer transport's stream hooks need its streams). */
-  readonly #onH2Stream: ((stream: ServerStream, headers: IncomingHttpHeaders, socket: Socket) => void) | null;
+  /** False: HTTP/2 goes to node:http2 (the peer transport's stream hooks need its streams). */
+  readonly #ownH2: boolean;
+  /** Routes an HTTP/2 stream that no hook took: gRPC, HTTP routes, or 404. */
+  readonly #route: (stream: ServerStream, headers: IncomingHttpHeaders, socket: Socket | undefined) => void;
   /**
    * HTTP/1.1 connections and how many requests each has in flight. node:http tracks idle
    * connections only for servers that listen themselves, and ours are handed sockets.
@@ -134,22 +135,17 @@ export class MultiplexServer {
     const hooks = options.streamHooks ?? [];
     // With client certificates required, a call's verified certificate can name its user.
     const certAuth = options.tls?.requestCert === true;
-    this.#h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      for (const hook of hooks) if (hook(stream, headers)) return;
-      if (certAuth && stream.session !== undefined) recordTlsPeer(headers, stream.session.socket as TLSSocket);
+    this.#route = (stream, headers, socket) => {
+      if (certAuth && socket !== undefined) recordTlsPeer(headers, socket as TLSSocket);
       if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
       else if (httpHandler !== null) httpHandler(stream, headers);
       else answer404Http2(stream);
+    };
+    this.#ownH2 = options.streamHooks === undefined;
+    this.#h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      for (const hook of hooks) if (hook(stream, headers)) return;
+      this.#route(stream, headers, stream.session?.socket as Socket | undefined);
     });
-    this.#onH2Stream =
-      options.streamHooks !== undefined
-        ? null
-        : (stream, headers, socket) => {
-            if (certAuth) recordTlsPeer(headers, socket as TLSSocket);
-            if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
-            else if (httpHandler !== null) httpHandler(stream, headers);
-            else answer404Http2(stream);
-          };
     this.#h2.on('session', (session: Http2Session) => this.#onSession(session));
     this.#h2.on('sessionError', () => {});
     this.#h1 = createHttp1Server(http === null ? answer404Http1 : http.handleHttp1);
@@ -189,13 +185,11 @@ export class MultiplexServer {
   }
 
   #onConnection(socket: Socket): void {
-    const onStream = this.#onH2Stream;
-    if (onStream === null) throw new Error('unreachable: a server with stream hooks uses node:http2');
     const connection = new H2Connection(socket, {
       maxConcurrentStreams: this.#options.maxConcurrentStreams,
       streamWindowBytes: H2_STREAM_WINDOW_BYTES,
       connectionWindowBytes: H2_CONNECTION_WINDOW_BYTES,
-      onStream: (stream, headers) => onStream(stream, headers, socket),
+      onStream: (stream, headers) => this.#route(stream, headers, socket),
     });
     this.#connections.add(connection);
     connection.onClose(() => this.#connections.delete(connection));
@@ -308,7 +302,7 @@ export class MultiplexServer {
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(seen);
-      if (h2 && this.#onH2Stream !== null) {
+      if (h2 && this.#ownH2) {
         this.#onConnection(socket);
       } else if (h2) {
         // The HTTP/2 session reads what is already buffered on the socket itself.

@@ -217,14 +217,15 @@ export class WatchHub {
    * that fell behind together) share the history read and the encoded events, and their
    * responses leave together at the end.
    */
-  private catchingUp(run: () => void): void {
+  private catchingUp(run: (pass: CatchUpPass) => void): void {
     if (this.catchUp !== null) {
-      run();
+      run(this.catchUp);
       return;
     }
-    this.catchUp = new CatchUpPass(this.store.rev(), (rev) => this.opts.header(rev));
+    const pass = new CatchUpPass(this.backend, this.store.rev(), (rev) => this.opts.header(rev));
+    this.catchUp = pass;
     try {
-      run();
+      run(pass);
     } finally {
       this.catchUp = null;
       this.flushFramed();
@@ -237,7 +238,7 @@ export class WatchHub {
   add(w: Watcher): void {
     if (w.nextRev <= this.store.rev()) {
       this.unsynced.add(w);
-      this.catchingUp(() => this.syncWatcher(w));
+      this.catchingUp((pass) => this.syncWatcher(w, pass));
     } else {
       this.markSynced(w);
     }
@@ -283,23 +284,23 @@ export class WatchHub {
   /** Catches up the unsynced watchers of streams that can take more. */
   syncAll(): void {
     if (this.unsynced.size === 0) return;
-    this.catchingUp(() => {
+    this.catchingUp((pass) => {
       for (const w of [...this.unsynced]) {
-        if (!w.stream.congested) this.syncWatcher(w);
+        if (!w.stream.congested) this.syncWatcher(w, pass);
       }
     });
   }
 
   syncStream(stream: WatchStream): void {
-    this.catchingUp(() => {
+    this.catchingUp((pass) => {
       for (const w of stream.watchers.values()) {
-        if (this.unsynced.has(w) && !stream.congested) this.syncWatcher(w);
+        if (this.unsynced.has(w) && !stream.congested) this.syncWatcher(w, pass);
       }
     });
   }
 
   /** Replays history to one watcher until it is current or its stream is full. */
-  private syncWatcher(w: Watcher): void {
+  private syncWatcher(w: Watcher, pass: CatchUpPass): void {
     const compactRev = this.store.compactRev();
     if (w.nextRev < compactRev) {
       // History is gone: tell the watcher and cancel it (etcd's compacted watch response).
@@ -324,9 +325,9 @@ export class WatchHub {
         return;
       }
       if (w.stream.congested) return;
-      const { events, nextRev } = this.readCatchUp(w, current);
+      const { events, nextRev } = this.readCatchUp(w, current, pass);
       assert.ok(nextRev > w.nextRev, 'a catch-up step makes progress');
-      if (events.length > 0) this.sendEvents(w, events, nextRev - 1, this.catchUp?.shared(nextRev - 1));
+      if (events.length > 0) this.sendEvents(w, events, nextRev - 1, pass.shared(nextRev - 1));
       w.nextRev = nextRev;
       // More to read: what was queued goes out now, so that a full stream stops the loop.
       if (nextRev <= current) w.stream.flushFrames();
@@ -339,7 +340,7 @@ export class WatchHub {
    * (a single revision may hold more: it is never split). The history is read in small steps,
    * sized from the events seen so far, so a history of large values is never read at once.
    */
-  private readCatchUp(w: Watcher, current: number): { events: MvccEvent[]; nextRev: number } {
+  private readCatchUp(w: Watcher, current: number, pass: CatchUpPass): { events: MvccEvent[]; nextRev: number } {
     const budgetBytes = this.opts.maxResponseBytes;
     const events: MvccEvent[] = [];
     let bytes = 0;
@@ -351,9 +352,7 @@ export class WatchHub {
         averageBytes === 0
           ? HISTORY_READ_EVENTS_FIRST
           : Math.max(1, Math.min(HISTORY_READ_EVENTS_MAX, Math.floor((budgetBytes - bytes) / averageBytes)));
-      const limit = Math.min(step, HISTORY_BATCH_EVENTS_MAX - scanned);
-      const batch = this.catchUp?.history(nextRev, current) ?? readHistory(this.backend, nextRev, current, limit);
-      this.catchUp?.keep(nextRev, current, batch);
+      const batch = pass.history(nextRev, current, Math.min(step, HISTORY_BATCH_EVENTS_MAX - scanned));
       assert.ok(batch.nextRev > nextRev, 'a history read makes progress');
       let readBytes = 0;
       for (const e of batch.events) {
@@ -488,24 +487,28 @@ export class WatchHub {
  * may use it) and the encodings of each response revision's header and events.
  */
 class CatchUpPass {
+  private readonly backend: Backend;
   private readonly rev: number;
   private readonly header: (rev: number) => ResponseHeader;
   private readonly batches = new Map<number, HistoryBatch>();
   private readonly conversions = new Map<number, SharedConversions>();
 
-  constructor(rev: number, header: (rev: number) => ResponseHeader) {
+  constructor(backend: Backend, rev: number, header: (rev: number) => ResponseHeader) {
+    this.backend = backend;
     this.rev = rev;
     this.header = header;
   }
 
-  history(fromRev: number, toRev: number): HistoryBatch | undefined {
-    return toRev === this.rev ? this.batches.get(fromRev) : undefined;
-  }
-
-  keep(fromRev: number, toRev: number, batch: HistoryBatch): void {
-    if (toRev !== this.rev || this.batches.has(fromRev)) return;
-    if (this.batches.size >= CATCH_UP_BATCHES_MAX) this.batches.clear();
-    this.batches.set(fromRev, batch);
+  /** readHistory(fromRev, toRev, maxEvents), read once per first revision in this pass. */
+  history(fromRev: number, toRev: number, maxEvents: number): HistoryBatch {
+    if (toRev !== this.rev) return readHistory(this.backend, fromRev, toRev, maxEvents);
+    let batch = this.batches.get(fromRev);
+    if (batch === undefined) {
+      batch = readHistory(this.backend, fromRev, toRev, maxEvents);
+      if (this.batches.size >= CATCH_UP_BATCHES_MAX) this.batches.clear();
+      this.batches.set(fromRev, batch);
+    }
+    return batch;
   }
 
   /** The conversions of responses at revision `rev`. */

@@ -177,21 +177,17 @@ export class H2Connection {
   // ---- frames out (used by the streams) ----
 
   writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+    // HEADERS, then CONTINUATIONs while the block is longer than a frame.
     const out = this.#out;
-    const max = this.maxFrameBytes;
-    const endFlag = endStream ? Flag.END_STREAM : 0;
-    if (block.length <= max) {
-      out.header(block.length, FrameType.HEADERS, endFlag | Flag.END_HEADERS, streamId);
-      out.payload(block);
-    } else {
-      for (let start = 0; start < block.length; start += max) {
-        const end = Math.min(block.length, start + max);
-        const type = start === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
-        const flags = (start === 0 ? endFlag : 0) | (end === block.length ? Flag.END_HEADERS : 0);
-        out.header(end - start, type, flags, streamId);
-        out.payload(block.subarray(start, end));
-      }
-    }
+    let start = 0;
+    do {
+      const end = Math.min(block.length, start + this.maxFrameBytes);
+      const first = start === 0;
+      const flags = (first && endStream ? Flag.END_STREAM : 0) | (end === block.length ? Flag.END_HEADERS : 0);
+      out.header(end - start, first ? FrameType.HEADERS : FrameType.CONTINUATION, flags, streamId);
+      out.payload(block.subarray(start, end));
+      start = end;
+    } while (start < block.length);
     this.#schedule();
   }
 
@@ -423,7 +419,7 @@ export class H2Connection {
     this.#lastStreamId = streamId;
     const full = this.#streams.size >= this.#options.maxConcurrentStreams || this.queuedBytes > MAX_QUEUED_BYTES;
     if (this.#goawaySent || full) {
-      if (this.backlogBytes > this.#maxBacklogBytes) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
+      if (this.#answersPileUp()) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
       this.writeReset(streamId, ErrorCode.REFUSED_STREAM);
       return true;
     }
@@ -450,7 +446,7 @@ export class H2Connection {
       return payload.length === 0 ? true : this.#fail(ErrorCode.FRAME_SIZE_ERROR);
     }
     if (payload.length % 6 !== 0) return this.#fail(ErrorCode.FRAME_SIZE_ERROR);
-    if (this.backlogBytes > this.#maxBacklogBytes) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
+    if (this.#answersPileUp()) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
     let windowDelta = 0;
     for (let p = 0; p < payload.length; p += 6) {
       const id = payload.readUInt16BE(p);
@@ -494,7 +490,7 @@ export class H2Connection {
       }
       return true;
     }
-    if (this.backlogBytes > this.#maxBacklogBytes) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
+    if (this.#answersPileUp()) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
     this.#out.header(8, FrameType.PING, Flag.ACK, 0);
     this.#out.payload(payload);
     this.#schedule();
@@ -524,6 +520,11 @@ export class H2Connection {
     stream.receiveWindowUpdate(increment);
     this.#checkDrain();
     return true;
+  }
+
+  /** A frame that asks for an answer arrived while the client leaves too much of our output unread. */
+  #answersPileUp(): boolean {
+    return this.backlogBytes > this.#maxBacklogBytes;
   }
 
   /** More window: the blocked streams send again, in the order they blocked. */

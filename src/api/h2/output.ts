@@ -52,7 +52,7 @@ export class FrameOutput {
       return;
     }
     this.#seal();
-    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    const chunk = asBuffer(bytes);
     this.#chunks.push(chunk);
     this.#sealedBytes += chunk.length;
   }
@@ -84,4 +84,9 @@ export class FrameOutput {
     this.#sealedBytes += chunk.length;
     this.#start = this.#pos;
   }
+}
+
+/** The bytes as a Buffer, without a copy. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }

@@ -3,9 +3,12 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 import type { H2Connection } from './connection.ts';
 import { ErrorCode, MAX_WINDOW_BYTES } from './frames.ts';
 import { encodeHeaders, type HeaderField } from './hpack.ts';
+import { asBuffer } from './output.ts';
 
 /** A stream's write returns false once this many of its bytes wait for flow-control window. */
 export const STREAM_WRITE_MARK_BYTES = 64 * 1024;
+/** ... or once this much of the whole connection's output waits for the client to read it. */
+export const CONNECTION_BACKLOG_MARK_BYTES = 16 * STREAM_WRITE_MARK_BYTES;
 
 /** What `respond` takes besides the headers (the options of node:http2 that we serve). */
 export interface RespondOptions {
@@ -100,7 +103,7 @@ export class H2Stream extends EventEmitter {
   write(chunk: Uint8Array | string): boolean {
     if (this.#localDone || this.#ending) return false;
     if (!this.headersSent) this.respond({ ':status': 200 });
-    this.#enqueue(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    this.#enqueue(chunk);
     this.pump();
     return this.#hasRoom();
   }
@@ -109,7 +112,7 @@ export class H2Stream extends EventEmitter {
     if (this.#localDone || this.#ending) return;
     if (!this.headersSent) this.respond({ ':status': 200 });
     // Queued, not sent: the last DATA frame carries END_STREAM when no trailers follow.
-    if (chunk !== undefined) this.#enqueue(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (chunk !== undefined) this.#enqueue(chunk);
     this.#ending = true;
     // As on node:http2, the stream then stays open until sendTrailers() (or close()); with
     // nobody listening for 'wantTrailers' it ends with empty trailers.
@@ -141,10 +144,7 @@ export class H2Stream extends EventEmitter {
   close(code: number = ErrorCode.NO_ERROR): void {
     if (this.closed) return;
     if (!this.#localDone || !this.#remoteDone) this.connection.writeReset(this.id, code);
-    this.#localDone = true;
-    this.#remoteDone = true;
-    this.#dropPending();
-    this.#end(code);
+    this.#terminate(code);
   }
 
   destroy(): this {
@@ -183,11 +183,7 @@ export class H2Stream extends EventEmitter {
   }
 
   receiveReset(code: number): void {
-    if (this.closed) return;
-    this.#localDone = true;
-    this.#remoteDone = true;
-    this.#dropPending();
-    this.#end(code);
+    this.#terminate(code);
   }
 
   receiveWindowUpdate(increment: number): void {
@@ -206,11 +202,7 @@ export class H2Stream extends EventEmitter {
 
   /** The connection is gone: the stream closes without any more frames. */
   abort(): void {
-    if (this.closed) return;
-    this.#localDone = true;
-    this.#remoteDone = true;
-    this.#dropPending();
-    this.#end(ErrorCode.CANCEL);
+    this.#terminate(ErrorCode.CANCEL);
   }
 
   /**
@@ -267,9 +259,9 @@ export class H2Stream extends EventEmitter {
 
   // ---- internals ----
 
-  #enqueue(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  #enqueue(chunk: Uint8Array | string): void {
+    if (chunk.length === 0) return;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : asBuffer(chunk);
     this.#pending.push(buf);
     this.#pendingBytes += buf.length;
     this.connection.queuedBytes += buf.length;
@@ -277,7 +269,7 @@ export class H2Stream extends EventEmitter {
 
   #hasRoomNow(): boolean {
     return (
-      this.#pendingBytes <= STREAM_WRITE_MARK_BYTES && this.connection.backlogBytes <= STREAM_WRITE_MARK_BYTES * 16
+      this.#pendingBytes <= STREAM_WRITE_MARK_BYTES && this.connection.backlogBytes <= CONNECTION_BACKLOG_MARK_BYTES
     );
   }
 
@@ -323,12 +315,17 @@ export class H2Stream extends EventEmitter {
     if (this.#remoteDone) this.#end(ErrorCode.NO_ERROR);
   }
 
-  #dropPending(): void {
+  /** Reset or lost: both sides are done, what was queued either way is dropped. */
+  #terminate(code: number): void {
+    if (this.closed) return;
+    this.#localDone = true;
+    this.#remoteDone = true;
     this.connection.queuedBytes -= this.#pendingBytes;
     this.#pending = [];
     this.#pendingOffset = 0;
     this.#pendingBytes = 0;
     this.#inbox = [];
+    this.#end(code);
   }
 
   #end(code: number): void {
