@@ -15,20 +15,11 @@ import { after, before, describe, test } from 'node:test';
 import { EtcdService } from '../../src/api/etcd-service.ts';
 import { Channel, GrpcCallError } from '../../src/client/channel.ts';
 import { type Member as EmbeddedMember, startMember } from '../../src/embed/index.ts';
-import {
-  AuthRoleGrantPermissionRequest,
-  AuthService,
-  AuthUserAddRequest,
-  KVService,
-  type Method,
-  Permission_Type,
-  PutRequest,
-  RangeRequest,
-} from '../../src/proto/index.ts';
+import { AuthService, KVService, PutRequest, RangeRequest } from '../../src/proto/index.ts';
 import { createSilentLogger } from '../../src/server/logger.ts';
 import { Member, MemberKind } from '../helpers/member.ts';
+import { call, setUpAppUsers } from './app-users.ts';
 
-const CALL_TIMEOUT_MS = 5_000;
 const INVALID_TOKEN = 'etcdserver: invalid auth token';
 const AUTH_FAILED = 'etcdserver: authentication failed, invalid user ID or password';
 const b = (s: string) => Buffer.from(s);
@@ -56,10 +47,6 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function call<Req, Res>(ch: Channel, method: Method<Req, Res>, req: Req, token?: string): Promise<Res> {
-  return ch.unary(method, req, { timeoutMs: CALL_TIMEOUT_MS, ...(token === undefined ? {} : { metadata: { token } }) });
-}
-
 async function refused(p: Promise<unknown>, message: string, code?: number): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
     assert.ok(err instanceof GrpcCallError, String(err));
@@ -67,25 +54,6 @@ async function refused(p: Promise<unknown>, message: string, code?: number): Pro
     if (code !== undefined) assert.equal(err.code, code);
     return true;
   });
-}
-
-/** root (password rootpw), alice (password a) with read-write on app/, auth enabled. */
-async function setUp(ch: Channel): Promise<void> {
-  await call(ch, AuthService.UserAdd, AuthUserAddRequest.fromPartial({ name: 'root', password: 'rootpw' }));
-  await call(ch, AuthService.UserGrantRole, { user: 'root', role: 'root' });
-  await call(ch, AuthService.RoleAdd, { name: 'app' });
-  await call(
-    ch,
-    AuthService.RoleGrantPermission,
-    AuthRoleGrantPermissionRequest.fromPartial({
-      name: 'app',
-      perm: { permType: Permission_Type.READWRITE, key: b('app/'), rangeEnd: b('app0') },
-    }),
-  );
-  await call(ch, AuthService.UserAdd, AuthUserAddRequest.fromPartial({ name: 'alice', password: 'a' }));
-  await call(ch, AuthService.UserGrantRole, { user: 'alice', role: 'app' });
-  await call(ch, KVService.Put, PutRequest.fromPartial({ key: b('app/x'), value: b('v1') }));
-  await call(ch, AuthService.AuthEnable, {});
 }
 
 async function embedded(
@@ -113,7 +81,7 @@ describe('bad passwords and simple tokens', { timeout: 30_000 }, () => {
   let ch: Channel;
   before(async () => {
     ({ member, ch } = await embedded('simple', { authTokenTtlSec: 1 }));
-    await setUp(ch);
+    await setUpAppUsers(ch, 'v1');
   });
   after(async () => {
     ch?.close();
@@ -175,7 +143,7 @@ describe('JWT tokens', { timeout: 60_000 }, () => {
   const spec = () => `jwt,pub-key=${pubFile},priv-key=${privFile},sign-method=RS256,ttl=5m`;
   before(async () => {
     ({ member, ch } = await embedded('jwt', { authToken: spec() }));
-    await setUp(ch);
+    await setUpAppUsers(ch, 'v1');
   });
   after(async () => {
     ch?.close();
@@ -252,8 +220,8 @@ describe('JWT tokens', { timeout: 60_000 }, () => {
       Member.start({ kind: MemberKind.ETCD_TS, name: 'jwt', extraArgs: [jwtFlag, '--bcrypt-cost=4'] }),
     ]);
     try {
-      await setUp(etcd.channel);
-      await setUp(ts.channel);
+      await setUpAppUsers(etcd.channel, 'v1');
+      await setUpAppUsers(ts.channel, 'v1');
       const fromEtcd = (await call(etcd.channel, AuthService.Authenticate, { name: 'alice', password: 'a' })).token;
       const fromTs = (await call(ts.channel, AuthService.Authenticate, { name: 'alice', password: 'a' })).token;
       // The same header and claims, in the same order (RS256 signs deterministically, so the

@@ -8,24 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Channel, GrpcCallError } from '../../src/client/channel.ts';
-import {
-  AuthRoleGrantPermissionRequest,
-  AuthService,
-  AuthUserAddRequest,
-  KVService,
-  MaintenanceService,
-  type Method,
-  Permission_Type,
-  PutRequest,
-  RangeRequest,
-} from '../../src/proto/index.ts';
+import { AuthService, KVService, MaintenanceService, RangeRequest } from '../../src/proto/index.ts';
 import { allocatePorts, Cluster, cli, type Kind, Node, type Ports, startCluster, tempDir } from '../ops/helpers.ts';
+import { call, setUpAppUsers } from './app-users.ts';
 
-const CALL_TIMEOUT_MS = 5_000;
 const b = (s: string) => Buffer.from(s);
 const FLAGS = ['--bcrypt-cost=4'];
 const READY_TIMEOUT_MS = 30_000;
-/** The auth revision after setUp, in etcd as in etcd-ts: 1 for a new store, one per change but enable. */
+/** The auth revision after setUpAppUsers, in etcd as in etcd-ts: 1 for a new store, one per change but enable. */
 const REVISION_AFTER_SETUP = 7n;
 
 const clusters: Cluster[] = [];
@@ -34,10 +24,6 @@ after(async () => {
   for (const ch of channels) ch.close();
   await Promise.all(clusters.map((c) => c.stop()));
 });
-
-function call<Req, Res>(ch: Channel, method: Method<Req, Res>, req: Req, token?: string): Promise<Res> {
-  return ch.unary(method, req, { timeoutMs: CALL_TIMEOUT_MS, ...(token === undefined ? {} : { metadata: { token } }) });
-}
 
 async function start(kind: Kind): Promise<{ cluster: Cluster; ch: Channel }> {
   const cluster = await startCluster(kind, ['auth'], { extraArgs: FLAGS });
@@ -76,25 +62,6 @@ async function startRestored(kind: Kind, dataDir: string, ports: Ports): Promise
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** root (rootpw), alice (a) with read-write on app/, a key, auth on. */
-async function setUp(ch: Channel): Promise<void> {
-  await call(ch, AuthService.UserAdd, AuthUserAddRequest.fromPartial({ name: 'root', password: 'rootpw' }));
-  await call(ch, AuthService.UserGrantRole, { user: 'root', role: 'root' });
-  await call(ch, AuthService.RoleAdd, { name: 'app' });
-  await call(
-    ch,
-    AuthService.RoleGrantPermission,
-    AuthRoleGrantPermissionRequest.fromPartial({
-      name: 'app',
-      perm: { permType: Permission_Type.READWRITE, key: b('app/'), rangeEnd: b('app0') },
-    }),
-  );
-  await call(ch, AuthService.UserAdd, AuthUserAddRequest.fromPartial({ name: 'alice', password: 'a' }));
-  await call(ch, AuthService.UserGrantRole, { user: 'alice', role: 'app' });
-  await call(ch, KVService.Put, PutRequest.fromPartial({ key: b('app/x'), value: b('v') }));
-  await call(ch, AuthService.AuthEnable, {});
 }
 
 /** What a restored member must still know: passwords, permissions, the auth revision. */
@@ -155,7 +122,7 @@ async function saveAndRestore(
 describe('auth in snapshots', { timeout: 120_000 }, () => {
   test('etcd-ts -> etcd: a real etcd restored from etcd-ts knows its users, passwords and roles', async () => {
     const source = await start('etcd-ts');
-    await setUp(source.ch);
+    await setUpAppUsers(source.ch, 'v');
     const root = (await call(source.ch, AuthService.Authenticate, { name: 'root', password: 'rootpw' })).token;
     assert.equal((await call(source.ch, AuthService.AuthStatus, {}, root)).authRevision, REVISION_AFTER_SETUP);
     const { dataDir, ports } = await saveAndRestore(source, 'etcdctl');
@@ -164,7 +131,7 @@ describe('auth in snapshots', { timeout: 120_000 }, () => {
 
   test('etcd -> etcd-ts: etcd-ts restored from the real etcd knows them too', async () => {
     const source = await start('etcd');
-    await setUp(source.ch);
+    await setUpAppUsers(source.ch, 'v');
     const { dataDir, ports } = await saveAndRestore(source, 'etcdctl-ts');
     await checkRestored(await startRestored('etcd-ts', dataDir, ports), 'etcd-ts');
   });
