@@ -12,14 +12,14 @@
 // stream breaks, what was queued is dropped and the caller is told (raft retries from its
 // progress tracking); nothing is ever re-sent by the transport.
 
-import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { connectH2Socket, H2UploadConnection } from '../api/h2/client.ts';
 import { VERSION } from '../version.ts';
 import { FRAME_HEADER_BYTES, writeFrameHeader } from './framing.ts';
 import type { TransportLogger } from './log.ts';
 import {
   CONTENT_TYPE_STREAM,
-  dial,
   formatId,
   HEADER_CLUSTER_ID,
   HEADER_FROM,
@@ -97,8 +97,7 @@ export class PeerSender {
   #state: PeerState = PeerState.Connecting;
   /** Bumped on every (re)connection and teardown: callbacks of an older attempt are ignored. */
   #generation = 0;
-  #session: ClientHttp2Session | null = null;
-  #stream: ClientHttp2Stream | null = null;
+  #connection: H2UploadConnection | null = null;
   #activeSince: Date | null = null;
   #backoffMs: number;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -194,40 +193,39 @@ export class PeerSender {
     this.#state = PeerState.Connecting;
     const opts = this.#opts;
     const origin = this.#currentUrl();
-    dial(origin, opts.tls, opts.timings.dialTimeoutMs).then(
-      (session) => {
+    connectH2Socket(origin, opts.tls, opts.timings.dialTimeoutMs).then(
+      (socket) => {
         if (generation !== this.#generation) {
-          session.destroy();
+          socket.destroy();
           return;
         }
-        this.#session = session;
-        session.on('error', (err) => this.#fail(generation, `connection error: ${err.message}`));
-        session.once('close', () => this.#fail(generation, 'connection closed'));
-        // A peer shutting down sends GOAWAY and waits for open streams to end: end ours now.
-        session.once('goaway', () => this.#fail(generation, 'the peer is going away'));
-        const stream = session.request(
+        // A peer shutting down sends GOAWAY and waits for open streams to end: ours ends then.
+        this.#connection = new H2UploadConnection(
+          socket,
+          [
+            [':method', 'POST'],
+            [':scheme', origin.startsWith('https:') ? 'https' : 'http'],
+            [':authority', new URL(origin).host],
+            [':path', PATH_MESSAGE_STREAM],
+            ['content-type', CONTENT_TYPE_STREAM],
+            [HEADER_CLUSTER_ID, formatId(opts.clusterId)],
+            [HEADER_FROM, formatId(opts.localId)],
+            [HEADER_TO, formatId(opts.remoteId)],
+            [HEADER_SERVER_VERSION, VERSION.server],
+          ],
           {
-            ':method': 'POST',
-            ':path': PATH_MESSAGE_STREAM,
-            'content-type': CONTENT_TYPE_STREAM,
-            [HEADER_CLUSTER_ID]: formatId(opts.clusterId),
-            [HEADER_FROM]: formatId(opts.localId),
-            [HEADER_TO]: formatId(opts.remoteId),
-            [HEADER_SERVER_VERSION]: VERSION.server,
+            onResponse: (headers) => this.#onResponse(generation, headers),
+            onDrain: () => {
+              if (generation === this.#generation) this.#onDrain();
+            },
+            onClose: (reason) => this.#fail(generation, reason),
           },
-          { endStream: false },
         );
-        this.#stream = stream;
         this.#answerTimer = setTimeout(
           () => this.#fail(generation, `no answer to the stream request in ${opts.timings.pingTimeoutMs} ms`),
           opts.timings.pingTimeoutMs,
         );
         this.#answerTimer.unref();
-        stream.on('response', (headers) => this.#onResponse(generation, headers));
-        stream.on('error', (err) => this.#fail(generation, `stream error: ${err.message}`));
-        stream.once('close', () => this.#fail(generation, 'stream closed by the peer'));
-        // The peer sends nothing on an accepted stream; a refusal's short body is discarded.
-        stream.resume();
       },
       (err: Error) => this.#fail(generation, err.message),
     );
@@ -296,20 +294,25 @@ export class PeerSender {
   }
 
   #ping(generation: number): void {
-    const session = this.#session;
-    if (generation !== this.#generation || session === null) return;
+    const connection = this.#connection;
+    if (generation !== this.#generation || connection === null) return;
     const now = performance.now();
     if (this.#pingSentAt !== 0) {
       if (now - this.#pingSentAt > this.#opts.timings.pingTimeoutMs) this.#fail(generation, 'ping timed out');
       return;
     }
     this.#pingSentAt = now;
-    const sent = session.ping((err, durationMs) => {
+    const sent = connection.ping((durationMs) => {
       if (generation !== this.#generation) return;
       this.#pingSentAt = 0;
-      if (err === null) this.#rtt.observe(durationMs / 1000);
+      this.#rtt.observe(durationMs / 1000);
     });
     if (!sent) this.#pingSentAt = 0;
+  }
+
+  /** Writes what is queued now rather than at the end of the current task. */
+  flush(): void {
+    if (this.#flushScheduled) this.#flush();
   }
 
   #scheduleFlush(): void {
@@ -321,12 +324,11 @@ export class PeerSender {
   /** Writes queued frames until the queue is empty or the stream pushes back. */
   readonly #flush = (): void => {
     this.#flushScheduled = false;
-    const stream = this.#stream;
-    if (this.#state !== PeerState.Active || stream === null || this.#waitingDrain) return;
+    const connection = this.#connection;
+    if (this.#state !== PeerState.Active || connection === null || this.#waitingDrain) return;
     while (this.#queue.length > 0) {
-      if (!stream.write(this.#takeBatch())) {
+      if (!connection.write(this.#takeBatch())) {
         this.#waitingDrain = true;
-        stream.once('drain', this.#onDrain);
         return;
       }
     }
@@ -400,15 +402,8 @@ export class PeerSender {
     this.#retryTimer = null;
     this.#pingTimer = null;
     this.#pingSentAt = 0;
-    const stream = this.#stream;
-    const session = this.#session;
-    this.#stream = null;
-    this.#session = null;
-    if (stream !== null) {
-      stream.removeListener('drain', this.#onDrain);
-      stream.destroy();
-    }
-    session?.destroy();
+    this.#connection?.destroy();
+    this.#connection = null;
     this.#waitingDrain = false;
     this.#activeSince = null;
     const dropped = this.#queue.clear();

@@ -251,6 +251,9 @@ export class Transport {
       }
       if (!peer.sender.enqueue(body)) this.#reportUnreachable(message.to);
     }
+    // What was queued leaves now, before the caller goes on (a leader's appends are written to
+    // the followers while its own WAL write is prepared).
+    for (const peer of this.#peers.values()) peer.sender.flush();
   }
 
   /**

@@ -6,9 +6,12 @@ import {
   DEFAULT_WINDOW_BYTES,
   ErrorCode,
   Flag,
-  FRAME_HEADER_BYTES,
+  FRAME_TOO_LARGE,
   FrameType,
+  headersFragment,
   MAX_WINDOW_BYTES,
+  readFrames,
+  readSettings,
   Setting,
 } from './frames.ts';
 import { type HeaderField, HpackDecoder } from './hpack.ts';
@@ -280,22 +283,10 @@ export class H2Connection {
       this.#prefaceSeen = true;
       pos = CLIENT_PREFACE.length;
     }
-    const end = buf.length;
-    while (end - pos >= FRAME_HEADER_BYTES) {
-      const length = ((buf[pos] as number) << 16) | ((buf[pos + 1] as number) << 8) | (buf[pos + 2] as number);
-      if (length > DEFAULT_MAX_FRAME_BYTES) {
-        this.#fail(ErrorCode.FRAME_SIZE_ERROR);
-        return;
-      }
-      if (end - pos - FRAME_HEADER_BYTES < length) break;
-      const type = buf[pos + 3] as number;
-      const flags = buf[pos + 4] as number;
-      const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff;
-      const start = pos + FRAME_HEADER_BYTES;
-      pos = start + length;
-      if (!this.#frame(type, flags, streamId, buf.subarray(start, pos))) return;
-    }
-    if (pos < end) this.#partial = buf.subarray(pos);
+    pos = readFrames(buf, pos, DEFAULT_MAX_FRAME_BYTES, this.#onFrame);
+    if (pos === FRAME_TOO_LARGE) this.#fail(ErrorCode.FRAME_SIZE_ERROR);
+    if (pos < 0) return;
+    if (pos < buf.length) this.#partial = buf.subarray(pos);
     if (this.#recvUnacked >= this.#options.connectionWindowBytes / 4) {
       this.#recvWindow += this.#recvUnacked;
       this.writeWindowUpdate(0, this.#recvUnacked);
@@ -304,7 +295,7 @@ export class H2Connection {
   }
 
   /** Handles one frame; false once the connection has failed. */
-  #frame(type: number, flags: number, streamId: number, payload: Buffer): boolean {
+  readonly #onFrame = (type: number, flags: number, streamId: number, payload: Buffer): boolean => {
     if (this.#blockParts !== null && (type !== FrameType.CONTINUATION || streamId !== this.#blockStreamId)) {
       return this.#fail(ErrorCode.PROTOCOL_ERROR);
     }
@@ -340,7 +331,7 @@ export class H2Connection {
         // Unknown frame types are ignored (RFC 9113 4.1).
         return true;
     }
-  }
+  };
 
   #onDataFrame(flags: number, streamId: number, payload: Buffer): boolean {
     if (streamId === 0) return this.#fail(ErrorCode.PROTOCOL_ERROR);
@@ -367,17 +358,8 @@ export class H2Connection {
 
   #onHeaders(flags: number, streamId: number, payload: Buffer): boolean {
     if (streamId === 0 || (streamId & 1) === 0) return this.#fail(ErrorCode.PROTOCOL_ERROR);
-    let start = 0;
-    let end = payload.length;
-    if (flags & Flag.PADDED) {
-      const pad = payload[0];
-      if (pad === undefined) return this.#fail(ErrorCode.PROTOCOL_ERROR);
-      start = 1;
-      end -= pad;
-    }
-    if (flags & Flag.PRIORITY) start += 5;
-    if (start > end) return this.#fail(ErrorCode.PROTOCOL_ERROR);
-    const fragment = payload.subarray(start, end);
+    const fragment = headersFragment(flags, payload);
+    if (fragment === null) return this.#fail(ErrorCode.PROTOCOL_ERROR);
     if (flags & Flag.END_HEADERS) return this.#onHeaderBlock(flags, streamId, fragment);
     this.#blockStreamId = streamId;
     this.#blockFlags = flags;
@@ -445,30 +427,18 @@ export class H2Connection {
     if (flags & Flag.ACK) {
       return payload.length === 0 ? true : this.#fail(ErrorCode.FRAME_SIZE_ERROR);
     }
-    if (payload.length % 6 !== 0) return this.#fail(ErrorCode.FRAME_SIZE_ERROR);
     if (this.#answersPileUp()) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
     let windowDelta = 0;
-    for (let p = 0; p < payload.length; p += 6) {
-      const id = payload.readUInt16BE(p);
-      const value = payload.readUInt32BE(p + 2);
-      switch (id) {
-        case Setting.ENABLE_PUSH:
-          if (value > 1) return this.#fail(ErrorCode.PROTOCOL_ERROR);
-          break;
-        case Setting.INITIAL_WINDOW_SIZE:
-          if (value > MAX_WINDOW_BYTES) return this.#fail(ErrorCode.FLOW_CONTROL_ERROR);
-          windowDelta += value - this.#peerStreamWindow;
-          this.#peerStreamWindow = value;
-          break;
-        case Setting.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_BYTES || value > 16_777_215) return this.#fail(ErrorCode.PROTOCOL_ERROR);
-          this.maxFrameBytes = value;
-          break;
-        default:
-          // HEADER_TABLE_SIZE: our encoder uses no dynamic table. Others: nothing to do.
-          break;
+    // HEADER_TABLE_SIZE: our encoder uses no dynamic table. ENABLE_PUSH and the rest: nothing to do.
+    const error = readSettings(payload, (id, value) => {
+      if (id === Setting.INITIAL_WINDOW_SIZE) {
+        windowDelta += value - this.#peerStreamWindow;
+        this.#peerStreamWindow = value;
+      } else if (id === Setting.MAX_FRAME_SIZE) {
+        this.maxFrameBytes = value;
       }
-    }
+    });
+    if (error !== 0) return this.#fail(error);
     this.#out.header(0, FrameType.SETTINGS, Flag.ACK, 0);
     this.#schedule();
     if (windowDelta !== 0) {

@@ -54,3 +54,69 @@ export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'l
 export const DEFAULT_MAX_FRAME_BYTES = 16_384;
 export const DEFAULT_WINDOW_BYTES = 65_535;
 export const MAX_WINDOW_BYTES = 2 ** 31 - 1;
+
+/** `readFrames` stopped because the handler returned false. */
+export const FRAMES_STOPPED = -1;
+/** `readFrames` met a frame longer than the limit (a FRAME_SIZE_ERROR). */
+export const FRAME_TOO_LARGE = -2;
+
+/**
+ * Hands each whole frame of `buf` from `pos` on to `onFrame` (its payload a view into `buf`).
+ * Returns the offset of the first byte of an incomplete frame (or `buf.length`), FRAMES_STOPPED
+ * when `onFrame` returned false, or FRAME_TOO_LARGE for a frame longer than `maxFrameBytes`.
+ */
+export function readFrames(
+  buf: Buffer,
+  pos: number,
+  maxFrameBytes: number,
+  onFrame: (type: number, flags: number, streamId: number, payload: Buffer) => boolean,
+): number {
+  const end = buf.length;
+  while (end - pos >= FRAME_HEADER_BYTES) {
+    const length = ((buf[pos] as number) << 16) | ((buf[pos + 1] as number) << 8) | (buf[pos + 2] as number);
+    if (length > maxFrameBytes) return FRAME_TOO_LARGE;
+    if (end - pos - FRAME_HEADER_BYTES < length) break;
+    const type = buf[pos + 3] as number;
+    const flags = buf[pos + 4] as number;
+    const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+    const start = pos + FRAME_HEADER_BYTES;
+    pos = start + length;
+    if (!onFrame(type, flags, streamId, buf.subarray(start, pos))) return FRAMES_STOPPED;
+  }
+  return pos;
+}
+
+/** The header block fragment of a HEADERS frame (padding and priority fields taken off); null when they do not fit. */
+export function headersFragment(flags: number, payload: Buffer): Buffer | null {
+  let start = 0;
+  let end = payload.length;
+  if (flags & Flag.PADDED) {
+    const pad = payload[0];
+    if (pad === undefined) return null;
+    start = 1;
+    end -= pad;
+  }
+  if (flags & Flag.PRIORITY) start += 5;
+  return start > end ? null : payload.subarray(start, end);
+}
+
+/**
+ * Checks a SETTINGS payload (not an ACK) and then hands each pair to `onSetting`, in order.
+ * Returns 0, or the error code of a bad payload (nothing handed on): FRAME_SIZE_ERROR for a
+ * length that is not a multiple of 6, PROTOCOL_ERROR for ENABLE_PUSH above 1 or MAX_FRAME_SIZE
+ * out of range, FLOW_CONTROL_ERROR for INITIAL_WINDOW_SIZE above 2^31-1 (RFC 9113 6.5.2).
+ */
+export function readSettings(payload: Buffer, onSetting: (id: number, value: number) => void): number {
+  if (payload.length % 6 !== 0) return ErrorCode.FRAME_SIZE_ERROR;
+  for (let p = 0; p < payload.length; p += 6) {
+    const id = payload.readUInt16BE(p);
+    const value = payload.readUInt32BE(p + 2);
+    if (id === Setting.ENABLE_PUSH && value > 1) return ErrorCode.PROTOCOL_ERROR;
+    if (id === Setting.INITIAL_WINDOW_SIZE && value > MAX_WINDOW_BYTES) return ErrorCode.FLOW_CONTROL_ERROR;
+    if (id === Setting.MAX_FRAME_SIZE && (value < DEFAULT_MAX_FRAME_BYTES || value > 16_777_215)) {
+      return ErrorCode.PROTOCOL_ERROR;
+    }
+  }
+  for (let p = 0; p < payload.length; p += 6) onSetting(payload.readUInt16BE(p), payload.readUInt32BE(p + 2));
+  return 0;
+}

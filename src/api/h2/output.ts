@@ -37,6 +37,12 @@ export class FrameOutput {
     this.#pos = p + 4;
   }
 
+  u16(value: number): void {
+    const slab = this.#ensure(2);
+    slab.writeUInt16BE(value & 0xffff, this.#pos);
+    this.#pos += 2;
+  }
+
   u32(value: number): void {
     const slab = this.#ensure(4);
     slab.writeUInt32BE(value >>> 0, this.#pos);
