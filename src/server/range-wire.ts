@@ -99,34 +99,49 @@ function writeStoredKv(out: ChunkedOutput, stored: Uint8Array, kv: KvView, modRe
     (valueLength > 0 ? 1 + safeVarintSize(valueLength) + valueLength : 0) +
     (lease !== 0n ? 1 + int64Size(lease) : 0);
   out.reserve(1 + safeVarintSize(size) + size);
-  out.byte(TAG_KVS);
-  out.varint(size);
+  // Everything fits in the current chunk: written without further checks.
+  const buf = out.buf;
+  let at = out.at;
+  buf[at++] = TAG_KVS;
+  at = writeSafeVarint(buf, at, size);
   if (keyLength > 0) {
-    out.byte(TAG_KEY);
-    out.varint(keyLength);
-    out.bytes(stored, kv.keyStart, kv.keyEnd);
+    buf[at++] = TAG_KEY;
+    at = writeSafeVarint(buf, at, keyLength);
+    at = copyBytes(buf, at, stored, kv.keyStart, kv.keyEnd);
   }
   if (kv.createRevision !== 0) {
-    out.byte(TAG_CREATE_REVISION);
-    out.varint(kv.createRevision);
+    buf[at++] = TAG_CREATE_REVISION;
+    at = writeSafeVarint(buf, at, kv.createRevision);
   }
   if (modRevision !== 0) {
-    out.byte(TAG_MOD_REVISION);
-    out.varint(modRevision);
+    buf[at++] = TAG_MOD_REVISION;
+    at = writeSafeVarint(buf, at, modRevision);
   }
   if (kv.version !== 0) {
-    out.byte(TAG_VERSION);
-    out.varint(kv.version);
+    buf[at++] = TAG_VERSION;
+    at = writeSafeVarint(buf, at, kv.version);
   }
   if (valueLength > 0) {
-    out.byte(TAG_VALUE);
-    out.varint(valueLength);
-    out.bytes(stored, kv.valueStart, stored.length);
+    buf[at++] = TAG_VALUE;
+    at = writeSafeVarint(buf, at, valueLength);
+    at = copyBytes(buf, at, stored, kv.valueStart, stored.length);
   }
+  out.at = at;
   if (lease !== 0n) {
     out.byte(TAG_LEASE);
     out.int64(lease);
   }
+}
+
+/** Copies `src[start, end)` to `buf` at `at`; returns the offset after it. */
+function copyBytes(buf: Buffer, at: number, src: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n > SHORT_COPY_BYTES) {
+    buf.set(new Uint8Array(src.buffer, src.byteOffset + start, n), at);
+    return at + n;
+  }
+  for (let i = start; i < end; i++) buf[at++] = src[i]!;
+  return at;
 }
 
 /** Bytes of an int64 as a varint (a negative value takes ten, as two's complement). */
@@ -147,8 +162,9 @@ function int64Size(v: bigint): number {
  */
 class ChunkedOutput {
   private readonly chunks: Buffer[] = [];
-  private buf: Buffer;
-  private at: number;
+  /** The current chunk and the offset of its first free byte (after `reserve(n)`, n bytes may be written there directly). */
+  buf: Buffer;
+  at: number;
 
   constructor(headroom: number) {
     this.buf = Buffer.allocUnsafe(Math.max(FIRST_CHUNK_BYTES, headroom * 2));
@@ -186,15 +202,8 @@ class ChunkedOutput {
 
   /** `src[start, end)`. */
   bytes(src: Uint8Array, start: number, end: number): void {
-    const n = end - start;
-    this.reserve(n);
-    const buf = this.buf;
-    if (n > SHORT_COPY_BYTES) {
-      buf.set(new Uint8Array(src.buffer, src.byteOffset + start, n), this.at);
-      this.at += n;
-    } else {
-      for (let i = start; i < end; i++) buf[this.at++] = src[i]!;
-    }
+    this.reserve(end - start);
+    this.at = copyBytes(this.buf, this.at, src, start, end);
   }
 
   /** The chunks written, the first one with its headroom. */

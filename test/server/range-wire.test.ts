@@ -116,8 +116,8 @@ test('a Range encoded as it is read equals applyRange encoded by the codec', asy
         const op = next(10);
         const key = bytes(keys[next(keys.length)]!);
         if (op < 7) {
-          // Values from empty to past 64 bytes (the copy switches method there) and beyond 2 KiB.
-          const size = [0, 1, 63, 64, 65, 256, 3000][next(7)]!;
+          // Values from empty to past 32 bytes (the copy switches method there) and beyond 2 KiB.
+          const size = [0, 1, 32, 33, 64, 256, 3000][next(7)]!;
           w.put(key, new Uint8Array(size).fill(33 + next(90)), leases[next(leases.length)]!);
         } else if (op < 9) {
           w.deleteRange(key, new Uint8Array(0));
