@@ -4,8 +4,8 @@
  * shared bench.sh: put_seq_c1 and put_rand_c100, each once with the tool's connections spread
  * over the three members (followers forward to the leader) and once with `--target-leader`.
  *
- *   node --import tsx bench/cluster-put.ts          # about 10 min
- *   RUNS=1 SCALE=0.2 node --import tsx bench/cluster-put.ts
+ *   npm run bench:cluster                    # about 10 min; members on the pinned Node (npm's PATH)
+ *   RUNS=1 SCALE=0.2 npm run bench:cluster
  *
  * RUNS (default 3), SCALE (multiplies request totals, default 1), TARGETS (default
  * `etcd,etcd-ts`; ratios are against the first), QUIET_MAX_WAIT (s, default 20), QUIET_BUSY
@@ -289,8 +289,8 @@ function section(
     '1 client, sequential keys, 4 000 puts) and `put_rand_c100` (10 connections, 100 clients,',
     "random keys, 60 000 puts), each with the tool's connections spread over the three members",
     '("all members": a put sent to a follower is forwarded to the leader) and with',
-    '`--target-leader` (every connection to the leader). Run with',
-    '`node --import tsx bench/cluster-put.ts` (`bench/cluster-put.ts`: variables, method); every',
+    '`--target-leader` (every connection to the leader). Run with `npm run bench:cluster`',
+    '(`bench/cluster-put.ts`: variables, method; the members run on the Node that runs it); every',
     "run's numbers are in `bench/cluster-put.results.json`. Not part of `npm test`.",
     '',
     `- Generated ${date.slice(0, 10)}; ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores shared with other work, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; etcd ${etcdVersion}; etcd-ts at ${commit}.`,
