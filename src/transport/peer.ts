@@ -107,7 +107,6 @@ export class PeerSender {
   /** performance.now() when the outstanding PING was sent; 0 when none is. */
   #pingSentAt = 0;
   #waitingDrain = false;
-  #flushScheduled = false;
   #dropped = 0;
 
   constructor(opts: PeerSenderOptions) {
@@ -149,8 +148,8 @@ export class PeerSender {
   }
 
   /**
-   * Queues one encoded message. False when it was not taken (the peer is inactive or the queue
-   * is full): the caller reports the peer unreachable. Never blocks.
+   * Queues one encoded message; `flush` writes it. False when it was not taken (the peer is
+   * inactive or the queue is full): the caller reports the peer unreachable. Never blocks.
    */
   enqueue(body: Uint8Array): boolean {
     const taken = (this.#state === PeerState.Active || this.#state === PeerState.Connecting) && this.#queue.push(body);
@@ -158,7 +157,6 @@ export class PeerSender {
       this.#dropped++;
       return false;
     }
-    if (this.#state === PeerState.Active) this.#scheduleFlush();
     return true;
   }
 
@@ -290,7 +288,8 @@ export class PeerSender {
     this.#ping(generation);
     this.#pingTimer = setInterval(() => this.#ping(generation), this.#opts.timings.pingIntervalMs);
     this.#pingTimer.unref();
-    this.#scheduleFlush();
+    // What was queued while connecting.
+    this.flush();
   }
 
   #ping(generation: number): void {
@@ -310,20 +309,11 @@ export class PeerSender {
     if (!sent) this.#pingSentAt = 0;
   }
 
-  /** Writes what is queued now rather than at the end of the current task. */
+  /**
+   * Writes queued frames until the queue is empty or the stream pushes back (then the rest
+   * follows on drain). Nothing while the stream is not active: activation writes the queue.
+   */
   flush(): void {
-    if (this.#flushScheduled) this.#flush();
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#waitingDrain) return;
-    this.#flushScheduled = true;
-    queueMicrotask(this.#flush);
-  }
-
-  /** Writes queued frames until the queue is empty or the stream pushes back. */
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
     const connection = this.#connection;
     if (this.#state !== PeerState.Active || connection === null || this.#waitingDrain) return;
     while (this.#queue.length > 0) {
@@ -332,12 +322,12 @@ export class PeerSender {
         return;
       }
     }
-  };
+  }
 
-  readonly #onDrain = (): void => {
+  #onDrain(): void {
     this.#waitingDrain = false;
-    this.#flush();
-  };
+    this.flush();
+  }
 
   /** Takes queued messages, at most WRITE_BATCH_BYTES_MAX of frames (at least one), as one buffer. */
   #takeBatch(): Buffer {

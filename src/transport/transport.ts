@@ -252,7 +252,7 @@ export class Transport {
       if (!peer.sender.enqueue(body)) this.#reportUnreachable(message.to);
     }
     // What was queued leaves now, before the caller goes on (a leader's appends are written to
-    // the followers while its own WAL write is prepared).
+    // the followers while its own WAL write is prepared), in one write per peer.
     for (const peer of this.#peers.values()) peer.sender.flush();
   }
 

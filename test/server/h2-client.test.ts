@@ -23,20 +23,21 @@ import { createServer as createTlsServer } from 'node:tls';
 import { connectH2Socket, H2UploadConnection } from '../../src/api/h2/client.ts';
 import { encodeHeaders } from '../../src/api/h2/hpack.ts';
 import { TestCa } from '../auth/certs.ts';
+import {
+  ACK,
+  CONTINUATION,
+  DATA,
+  END_HEADERS,
+  frame,
+  HEADERS,
+  PING,
+  PUSH_PROMISE,
+  RST_STREAM,
+  SETTINGS,
+  WINDOW_UPDATE,
+} from './h2-test-frames.ts';
 
 const TIMEOUT = { timeout: 20_000 };
-
-// Frame types and flags (RFC 9113), spelled out here rather than taken from the code under test.
-const DATA = 0x0;
-const HEADERS = 0x1;
-const RST_STREAM = 0x3;
-const SETTINGS = 0x4;
-const PUSH_PROMISE = 0x5;
-const PING = 0x6;
-const WINDOW_UPDATE = 0x8;
-const CONTINUATION = 0x9;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
 
 const servers: { close(): unknown }[] = [];
 after(() => {
@@ -94,15 +95,6 @@ async function rawServer(onSocket: (socket: Socket) => void): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
   return (server.address() as AddressInfo).port;
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
 }
 
 function settingsFrame(pairs: [number, number][]): Buffer {

@@ -25,28 +25,29 @@ import { after, describe, test } from 'node:test';
 import { H2Connection, type H2ConnectionOptions } from '../../src/api/h2/connection.ts';
 import { HpackDecoder } from '../../src/api/h2/hpack.ts';
 import type { H2Stream } from '../../src/api/h2/stream.ts';
+import {
+  ACK,
+  CANCEL,
+  COMPRESSION_ERROR,
+  CONTINUATION,
+  DATA,
+  END_HEADERS,
+  END_STREAM,
+  FRAME_SIZE_ERROR,
+  frame,
+  GOAWAY,
+  HEADERS,
+  PING,
+  PREFACE,
+  PROTOCOL_ERROR,
+  REFUSED_STREAM,
+  RST_STREAM,
+  SETTINGS,
+  WINDOW_UPDATE,
+} from './h2-test-frames.ts';
 
 const TIMEOUT = { timeout: 20_000 };
 const MiB = 1024 * 1024;
-
-// ---- frame constants (RFC 9113), spelled out here rather than taken from the code under test ----
-const DATA = 0x0;
-const HEADERS = 0x1;
-const RST_STREAM = 0x3;
-const SETTINGS = 0x4;
-const PING = 0x6;
-const GOAWAY = 0x7;
-const WINDOW_UPDATE = 0x8;
-const CONTINUATION = 0x9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PROTOCOL_ERROR = 1;
-const REFUSED_STREAM = 7;
-const FRAME_SIZE_ERROR = 6;
-const CANCEL = 8;
-const COMPRESSION_ERROR = 9;
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -273,15 +274,6 @@ interface Frame {
   flags: number;
   streamId: number;
   payload: Buffer;
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
 }
 
 /** HPACK literal header field without indexing, new name (no Huffman). */
