@@ -9,9 +9,11 @@ import type { GrpcServer } from './grpc/index.ts';
 
 /**
  * What a watch stream may buffer before its watchers stop receiving live events and catch up
- * from history once it drains. The HTTP/2 stream's own mark (64 KiB) is a few puts' events for a
- * hundred watchers of one key: a burst of puts then sent every watcher back to history, to
- * read again what was just sent live.
+ * from history once it drains. Events are held and merged as soon as anything waits for the
+ * client's window (the stream's write mark is 0 here, see below), so this is reached when a
+ * release of held events or a catch-up finds the client still slow: with the HTTP/2 stream's
+ * default mark (64 KiB), a few puts' events for a hundred watchers of one key, a burst of puts
+ * sent every watcher back to history to read again what was just sent.
  */
 export const WATCH_SEND_BUFFER_BYTES = 1024 * 1024;
 
@@ -19,13 +21,15 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
   grpc.addMethod(
     WatchService.Watch,
     async (requests, call) => {
-      let draining = false;
-      const congested = (): void => {
-        if (draining) return;
-        draining = true;
-        call.drain().then(
+      // One wait at a time for room on the stream; stream.drained() when there is.
+      let waiting = false;
+      const belowMark = call.belowMark?.bind(call);
+      const waitForRoom = (): void => {
+        if (waiting) return;
+        waiting = true;
+        (belowMark ?? (() => call.drain()))().then(
           () => {
-            draining = false;
+            waiting = false;
             stream.drained();
           },
           () => stream.close(),
@@ -35,7 +39,7 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
       const stream = server.watchHub.openStream({
         write(response) {
           const ok = call.write(response);
-          if (!ok) congested();
+          if (!ok) waitForRoom();
           return ok;
         },
         // Events of a put are framed once for all of a stream's watchers and sent in one write.
@@ -44,9 +48,12 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
             ? undefined
             : (frames, count) => {
                 const ok = writeFrames(frames, count);
-                if (!ok) congested();
+                if (!ok) waitForRoom();
                 return ok;
               },
+        // A client slow to read gets the events it missed merged per watcher (WatchStream.holds).
+        backlogged: belowMark === undefined ? undefined : () => call.backlogged === true,
+        waitForRoom: belowMark === undefined ? undefined : waitForRoom,
       });
       try {
         for await (const req of requests) {
@@ -63,6 +70,8 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
         stream.close();
       }
     },
-    { sendBufferBytes: WATCH_SEND_BUFFER_BYTES },
+    // Backlogged as soon as responses wait for the client's window: the events that come then
+    // are held and merged (WatchStream.holds) instead of queued one response per event.
+    { sendBufferBytes: WATCH_SEND_BUFFER_BYTES, streamWriteMarkBytes: 0 },
   );
 }

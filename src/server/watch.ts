@@ -38,6 +38,11 @@ export const SYNC_INTERVAL_MS = 100;
 export const WATCHERS_PER_STREAM_MAX = 100_000;
 /** What etcd allows on top of --max-request-bytes for gRPC framing (its grpcOverheadBytes). */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
+/**
+ * What a stream may hold of live events while its client is slow to read (see
+ * WatchStream.hold); past it, its watchers catch up from history once the stream drains.
+ */
+export const WATCH_HELD_BYTES_MAX = 1024 * 1024;
 /** About what a WatchResponse costs besides its events (header, watch id, flags). */
 const RESPONSE_OVERHEAD_BYTES = 64;
 /** etcd's default --experimental-watch-progress-notify-interval. */
@@ -51,6 +56,14 @@ export interface WatchSink {
    * returns false when the transport is full. Absent: every response goes through `write`.
    */
   writeFrames?: ((frames: Uint8Array, count: number) => boolean) | undefined;
+  /**
+   * True while what was written waits for the client to read it (the transport is above its
+   * own write mark). Live events are then held, merged per watcher, until the sink calls
+   * `stream.drained()`. Absent: events are never held.
+   */
+  backlogged?: (() => boolean) | undefined;
+  /** Asks for one call of `stream.drained()` once the transport is below its write mark. */
+  waitForRoom?: (() => void) | undefined;
 }
 
 export interface WatchHubOptions {
@@ -89,6 +102,10 @@ class Watcher {
   synced = false;
   /** Events were sent since the last progress notification. */
   sentSinceProgress = false;
+  /** Live events held while the stream's client is slow to read (encoded event fields), in order. */
+  held: Buffer[] | null = null;
+  /** The revision of the first held event: where the watcher resumes if they are dropped. */
+  heldFromRev = 0;
 
   constructor(id: bigint, stream: WatchStream, req: WatchCreateRequest, startRev: number) {
     this.id = id;
@@ -196,14 +213,37 @@ export class WatchHub {
     // Every watcher gets the same converted events and header: converted once, not per watcher.
     const shared = new SharedConversions(this.opts.header(rev));
     for (const [w, list] of perWatcher) {
-      if (w.stream.congested) {
+      const stream = w.stream;
+      if (stream.congested) {
         this.unsync(w);
         continue;
       }
-      this.sendEvents(w, list, rev, shared);
+      if (stream.holds(w)) {
+        const fields = list.map((e) => shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv)));
+        if (!stream.hold(w, fields, rev, shared.headerField(), this.heldBytesMax())) {
+          // The client is too far behind to keep its events here: the stream's watchers read
+          // them from history once it drains.
+          this.overflow(stream);
+          this.unsync(w);
+          continue;
+        }
+      } else {
+        this.sendEvents(w, list, rev, shared);
+      }
       w.nextRev = rev + 1;
     }
     this.flushFramed();
+  }
+
+  private heldBytesMax(): number {
+    return Math.min(WATCH_HELD_BYTES_MAX, this.opts.maxResponseBytes);
+  }
+
+  /** The stream's held events are dropped: its held watchers catch up from history once it drains. */
+  private overflow(stream: WatchStream): void {
+    for (const w of [...stream.heldWatchers]) this.unsync(w);
+    stream.congested = true;
+    stream.sink.waitForRoom?.();
   }
 
   private flushFramed(): void {
@@ -245,6 +285,7 @@ export class WatchHub {
   }
 
   remove(w: Watcher): void {
+    w.stream.dropHeld(w);
     this.unsynced.delete(w);
     this.removeSynced(w);
   }
@@ -277,6 +318,11 @@ export class WatchHub {
   }
 
   private unsync(w: Watcher): void {
+    // Held events were never sent: the watcher reads them again from history.
+    if (w.held !== null) {
+      w.nextRev = w.heldFromRev;
+      w.stream.dropHeld(w);
+    }
     this.removeSynced(w);
     this.unsynced.add(w);
   }
@@ -630,9 +676,16 @@ export class WatchStream {
   private readonly frameEvents: Buffer[] = [];
   private frameHeader: Buffer | null = null;
 
+  /** Synced watchers with live events held (see hold), in the order they were first held. */
+  readonly heldWatchers = new Set<Watcher>();
+  private heldBytes = 0;
+  /** The header of the latest revision held: the merged responses carry it. */
+  private heldHeader: Buffer | null = null;
+
   send(response: WatchResponse): void {
     if (this.closed) return;
-    // Frames queued before go first: responses leave in the order they were made.
+    // Responses leave in the order they were made: held events and queued frames first.
+    this.releaseHeld();
     if (this.frameIds.length > 0) this.flushFrames();
     if (!this.sink.write(response)) this.congested = true;
   }
@@ -684,9 +737,76 @@ export class WatchStream {
     if (!this.sink.writeFrames!(out, count)) this.congested = true;
   }
 
+  /**
+   * Whether `w`'s live events are held rather than sent: it has events held already, or the
+   * client leaves what was sent unread. A slow client then gets one response per watcher with
+   * all the events it missed, as a catch-up gives, instead of one response per event; etcd
+   * merges the same way (a watcher whose stream is full waits as a "victim").
+   */
+  holds(w: Watcher): boolean {
+    if (w.held !== null) return true;
+    const sink = this.sink;
+    return (
+      sink.backlogged !== undefined &&
+      sink.waitForRoom !== undefined &&
+      sink.writeFrames !== undefined &&
+      !w.fragment &&
+      w.id <= MAX_FRAMED_ID &&
+      sink.backlogged()
+    );
+  }
+
+  /**
+   * Holds the events of revision `rev` for `w` (encoded WatchResponse event fields); false,
+   * holding nothing, when the stream would hold more than `maxBytes`.
+   */
+  hold(w: Watcher, fields: readonly Buffer[], rev: number, headerField: Buffer, maxBytes: number): boolean {
+    let bytes = 0;
+    for (const f of fields) bytes += f.length;
+    if (this.heldBytes + bytes > maxBytes) return false;
+    // The first event held: the sink tells when the client has read enough to send them.
+    if (this.heldWatchers.size === 0) this.sink.waitForRoom?.();
+    if (w.held === null) {
+      w.held = [];
+      w.heldFromRev = rev;
+      this.heldWatchers.add(w);
+    }
+    for (const f of fields) w.held.push(f);
+    w.sentSinceProgress = true;
+    this.heldBytes += bytes;
+    this.heldHeader = headerField;
+    return true;
+  }
+
+  /** Forgets what is held for `w` (it was removed, or reads it again from history). */
+  dropHeld(w: Watcher): void {
+    const held = w.held;
+    if (held === null) return;
+    for (const f of held) this.heldBytes -= f.length;
+    w.held = null;
+    this.heldWatchers.delete(w);
+    if (this.heldWatchers.size === 0) this.heldHeader = null;
+  }
+
+  /** Sends what is held: one response per watcher with all its held events, in one write. */
+  releaseHeld(): void {
+    const header = this.heldHeader;
+    if (this.heldWatchers.size === 0 || header === null) return;
+    for (const w of this.heldWatchers) {
+      const held = w.held as Buffer[];
+      w.held = null;
+      this.queueFrame(Number(w.id), header, held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));
+    }
+    this.heldWatchers.clear();
+    this.heldBytes = 0;
+    this.heldHeader = null;
+    this.flushFrames();
+  }
+
   /** The transport has room again. */
   drained(): void {
     this.congested = false;
+    this.releaseHeld();
     this.hub.syncStream(this);
   }
 
@@ -727,6 +847,8 @@ export class WatchStream {
   }
 
   cancel(watchId: bigint): void {
+    // Events held for the watcher happened before the cancel: they go out first.
+    if (this.watchers.has(watchId)) this.releaseHeld();
     if (!this.removeWatcher(watchId)) return;
     this.send({
       header: this.hub.header(this.hub.currentRev()),

@@ -291,6 +291,8 @@ describe('GrpcServer over node:http2', () => {
     // Services register through a method table (metrics, the gateway); it passes the options on.
     const table = new MethodTable(new GrpcServer(), (_desc, handler) => handler);
     assert.throws(() => table.grpc.addMethod(Flood, async () => {}, { sendBufferBytes: -1 }), RangeError);
+    assert.throws(() => new GrpcServer().addMethod(Flood, async () => {}, { streamWriteMarkBytes: -1 }), RangeError);
+    assert.throws(() => new GrpcServer().addMethod(Flood, async () => {}, { streamWriteMarkBytes: 0.5 }), RangeError);
   });
 
   test('a handler that does not read pauses the request stream; nothing is lost when it reads', async () => {

@@ -768,6 +768,54 @@ describe('H2Connection with node:http2 client', () => {
     backPressure(false),
   );
 
+  test(
+    "writeMarkBytes 0: write() is false once a byte waits for window, 'drain' once all is sent",
+    TIMEOUT,
+    async () => {
+      const results: { ok: boolean; needDrain: boolean }[] = [];
+      let drains = 0;
+      const server = await startServer((stream) => {
+        stream.on('data', () => {});
+        stream.writeMarkBytes = 0;
+        stream.respond({ ':status': 200 });
+        // The client's window is 16384 bytes: the first write fits, the second does not.
+        for (const n of [10_000, 10_000]) {
+          const ok = stream.write(Buffer.alloc(n, 7));
+          results.push({ ok, needDrain: stream.writableNeedDrain });
+        }
+        stream.on('drain', () => {
+          drains++;
+          stream.end();
+        });
+      });
+      const session = connectClient(server, { settings: { initialWindowSize: 16384 } });
+      try {
+        const req = session.request({ ':method': 'POST', ':path': '/mark' });
+        req.end();
+        let received = 0;
+        req.on('data', (c: Buffer) => {
+          received += c.length;
+        });
+        await within(
+          new Promise<void>((resolve, reject) => {
+            req.on('end', resolve);
+            req.on('error', reject);
+          }),
+          8_000,
+          () => `stalled: ${received} bytes received; writes ${JSON.stringify(results)}`,
+        );
+        assert.deepEqual(results, [
+          { ok: true, needDrain: false },
+          { ok: false, needDrain: true },
+        ]);
+        assert.equal(drains, 1, "one 'drain', once the client's window took the rest");
+        assert.equal(received, 20_000);
+      } finally {
+        session.destroy();
+      }
+    },
+  );
+
   test('request headers: pseudo-headers, custom lowercase names, repeated headers joined', TIMEOUT, async () => {
     let seen: IncomingHttpHeaders | null = null;
     const server = await startServer((stream, headers) => {

@@ -58,6 +58,8 @@ export interface RegisteredMethod {
   readonly encodeFrame: ((message: unknown) => Buffer) | null;
   /** Bytes a streaming call may buffer before `write` returns false; 0: the stream's own limit. */
   readonly sendBufferBytes: number;
+  /** The stream's own write mark for this method's calls; null: the stream's default. */
+  readonly streamWriteMarkBytes: number | null;
 }
 
 /** What every call of one server shares. */
@@ -161,6 +163,9 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
 
     const s = this.#stream;
     s[kCall] = this;
+    if (method.streamWriteMarkBytes !== null && s.writeMarkBytes !== undefined) {
+      s.writeMarkBytes = method.streamWriteMarkBytes;
+    }
     s.on('data', onStreamData);
     s.on('end', onStreamEnd);
     s.on('close', onStreamClose);
@@ -216,9 +221,22 @@ export class Call implements ServerWritableCall<unknown>, AsyncIterator<unknown>
   }
 
   drain(): Promise<void> {
+    return this.#waitForDrain(this.#hasRoom(!this.#stream.writableNeedDrain));
+  }
+
+  get backlogged(): boolean {
+    return this.#stream.writableNeedDrain;
+  }
+
+  belowMark(): Promise<void> {
+    return this.#waitForDrain(!this.#stream.writableNeedDrain);
+  }
+
+  /** Resolves at once when `ready`, else at the stream's next 'drain'; rejects once the call has ended. */
+  #waitForDrain(ready: boolean): Promise<void> {
     if (this.#endError !== null) return Promise.reject(this.#endError);
     if (this.#done) return Promise.reject(new GrpcError(GrpcStatus.CANCELLED, 'grpc: the call has completed'));
-    if (this.#hasRoom(!this.#stream.writableNeedDrain)) return Promise.resolve();
+    if (ready) return Promise.resolve();
     if (this.#drainWaiters === null) {
       this.#drainWaiters = [];
       this.#stream.on('drain', onStreamDrain);

@@ -34,6 +34,12 @@ export interface GrpcServerOptions {
 export interface MethodOptions {
   /** Bytes a streaming call may buffer before `write` returns false (0: the stream's own limit). */
   sendBufferBytes?: number;
+  /**
+   * The HTTP/2 stream's own write mark for this method's calls (where `call.backlogged` turns
+   * true; our `H2Stream` only, 64 KiB when absent). 0: backlogged as soon as anything waits for
+   * the client's flow-control window.
+   */
+  streamWriteMarkBytes?: number;
 }
 
 export class GrpcServer {
@@ -71,7 +77,11 @@ export class GrpcServer {
     if (!Number.isSafeInteger(sendBufferBytes) || sendBufferBytes < 0) {
       throw new RangeError(`sendBufferBytes must be a non-negative integer, got ${sendBufferBytes}`);
     }
-    this.#register(desc, handler as (...args: never[]) => unknown, sendBufferBytes);
+    const streamWriteMarkBytes = options.streamWriteMarkBytes ?? null;
+    if (streamWriteMarkBytes !== null && (!Number.isSafeInteger(streamWriteMarkBytes) || streamWriteMarkBytes < 0)) {
+      throw new RangeError(`streamWriteMarkBytes must be a non-negative integer, got ${streamWriteMarkBytes}`);
+    }
+    this.#register(desc, handler as (...args: never[]) => unknown, sendBufferBytes, streamWriteMarkBytes);
     return this;
   }
 
@@ -97,13 +107,26 @@ export class GrpcServer {
     return [...this.#methods.keys()];
   }
 
-  #register(desc: AnyMethodDescriptor, handler: ((...args: never[]) => unknown) | null, sendBufferBytes = 0): void {
+  #register(
+    desc: AnyMethodDescriptor,
+    handler: ((...args: never[]) => unknown) | null,
+    sendBufferBytes = 0,
+    streamWriteMarkBytes: number | null = null,
+  ): void {
     const split = splitPath(desc.path);
     if (split === null) throw new Error(`gRPC method path must look like /package.Service/Method, got ${desc.path}`);
     const fast = FAST_CODECS.get(desc);
     const decode = fast?.decodeRequest ?? ((bytes: Uint8Array) => desc.decodeRequest(bytes));
     const encodeFrame = fast === undefined ? null : frameEncoder(fast.encodeResponse);
-    this.#methods.set(desc.path, { desc, kind: methodKind(desc), handler, decode, encodeFrame, sendBufferBytes });
+    this.#methods.set(desc.path, {
+      desc,
+      kind: methodKind(desc),
+      handler,
+      decode,
+      encodeFrame,
+      sendBufferBytes,
+      streamWriteMarkBytes,
+    });
     this.#services.add(split.service);
   }
 

@@ -59,6 +59,16 @@ export interface ServerWritableCall<Res> extends ServerCall {
   /** Resolves when writing may resume; rejects with the call's GrpcError once the call has ended. */
   drain(): Promise<void>;
   /**
+   * True while what was written waits for the client to read it: the HTTP/2 stream is above its
+   * own write mark (the method's send buffer may still take more). Absent on calls made in-process.
+   */
+  readonly backlogged?: boolean;
+  /**
+   * Resolves once the HTTP/2 stream is below its own write mark (at once if it is); rejects as
+   * `drain` does. Absent on calls made in-process.
+   */
+  belowMark?(): Promise<void>;
+  /**
    * Sends `count` messages the caller encoded and framed itself (whole gRPC frames, back to
    * back), as one write; returns as `write` does. Absent on calls made in-process (the gateway).
    */

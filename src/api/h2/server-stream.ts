@@ -13,6 +13,11 @@ export interface ServerStream {
   readonly readableEnded: boolean;
   readonly writableLength: number;
   readonly writableNeedDrain: boolean;
+  /**
+   * Our `H2Stream` only: how many bytes may wait for the flow-control window before `write`
+   * returns false and `writableNeedDrain` turns true (settable per stream).
+   */
+  writeMarkBytes?: number;
   respond(
     headers?: OutgoingHttpHeaders,
     options?: { endStream?: boolean; waitForTrailers?: boolean; sendDate?: boolean },

@@ -5,7 +5,7 @@ import { ErrorCode, MAX_WINDOW_BYTES } from './frames.ts';
 import { encodeHeaders, type HeaderField } from './hpack.ts';
 import { asBuffer } from './output.ts';
 
-/** A stream's write returns false once this many of its bytes wait for flow-control window. */
+/** A stream's write returns false once this many of its bytes wait for flow-control window (by default). */
 export const STREAM_WRITE_MARK_BYTES = 64 * 1024;
 /** ... or once this much of the whole connection's output waits for the client to read it. */
 export const CONNECTION_BACKLOG_MARK_BYTES = 16 * STREAM_WRITE_MARK_BYTES;
@@ -67,6 +67,8 @@ export class H2Stream extends EventEmitter {
   /** END_STREAM (or RST_STREAM) has been written: nothing more goes out. */
   #localDone = false;
   #needDrain = false;
+  /** `write` returns false once more than this waits for window (STREAM_WRITE_MARK_BYTES unless set). */
+  writeMarkBytes = STREAM_WRITE_MARK_BYTES;
   /** Closed normally while paused with data not yet delivered: 'close' follows the delivery on resume. */
   #closeAfterInbox = false;
 
@@ -268,9 +270,7 @@ export class H2Stream extends EventEmitter {
   }
 
   #hasRoomNow(): boolean {
-    return (
-      this.#pendingBytes <= STREAM_WRITE_MARK_BYTES && this.connection.backlogBytes <= CONNECTION_BACKLOG_MARK_BYTES
-    );
+    return this.#pendingBytes <= this.writeMarkBytes && this.connection.backlogBytes <= CONNECTION_BACKLOG_MARK_BYTES;
   }
 
   #hasRoom(): boolean {

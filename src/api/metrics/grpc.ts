@@ -194,6 +194,10 @@ function countingCall(call: ServerWritableCall<unknown>, sent: CounterSeries): S
     drain(): Promise<void> {
       return call.drain();
     },
+    get backlogged() {
+      return call.backlogged;
+    },
+    belowMark: call.belowMark?.bind(call),
     writeFrames:
       writeFrames === undefined
         ? undefined
