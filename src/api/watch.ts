@@ -24,10 +24,11 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
       // One wait at a time for room on the stream; stream.drained() when there is.
       let waiting = false;
       const belowMark = call.belowMark?.bind(call);
+      const room = belowMark ?? call.drain.bind(call);
       const waitForRoom = (): void => {
         if (waiting) return;
         waiting = true;
-        (belowMark ?? (() => call.drain()))().then(
+        room().then(
           () => {
             waiting = false;
             stream.drained();
@@ -53,7 +54,7 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
               },
         // A client slow to read gets the events it missed merged per watcher (WatchStream.holds).
         backlogged: belowMark === undefined ? undefined : () => call.backlogged === true,
-        waitForRoom: belowMark === undefined ? undefined : waitForRoom,
+        waitForRoom,
       });
       try {
         for await (const req of requests) {

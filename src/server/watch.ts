@@ -219,8 +219,7 @@ export class WatchHub {
         continue;
       }
       if (stream.holds(w)) {
-        const fields = list.map((e) => shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv)));
-        if (!stream.hold(w, fields, rev, shared.headerField(), this.heldBytesMax())) {
+        if (!stream.hold(w, this.eventFields(w, list, shared), rev, shared.headerField(), this.heldBytesMax())) {
           // The client is too far behind to keep its events here: the stream's watchers read
           // them from history once it drains.
           this.overflow(stream);
@@ -420,6 +419,11 @@ export class WatchHub {
     return { events, nextRev };
   }
 
+  /** The events as `w` receives them (with or without previous values), encoded once per notification. */
+  private eventFields(w: Watcher, events: readonly MvccEvent[], shared: SharedConversions): Buffer[] {
+    return events.map((e) => shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv)));
+  }
+
   private sendEvents(w: Watcher, events: readonly MvccEvent[], rev: number, shared?: SharedConversions): void {
     const stream = w.stream;
     const framed = shared !== undefined && stream.sink.writeFrames !== undefined && w.id <= MAX_FRAMED_ID;
@@ -427,16 +431,8 @@ export class WatchHub {
       // The usual case: framed from the shared encodings, sent with the stream's other frames
       // of this notification or catch-up pass in one write (no fragments to cut).
       w.sentSinceProgress = true;
-      let eventFields: Buffer;
-      if (events.length === 1) {
-        const e = events[0]!;
-        eventFields = shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv));
-      } else {
-        eventFields = Buffer.concat(
-          events.map((e) => shared.eventField(e, w.prevKv, () => this.toProtoEvent(e, w.prevKv))),
-        );
-      }
-      if (stream.queueFrame(Number(w.id), shared.headerField(), eventFields)) this.framedStreams.push(stream);
+      const fields = joinFields(this.eventFields(w, events, shared));
+      if (stream.queueFrame(Number(w.id), shared.headerField(), fields)) this.framedStreams.push(stream);
       return;
     }
     const protoEvents =
@@ -628,6 +624,11 @@ function frameMessageBytes(headerField: Buffer, watchId: number, eventField: Buf
   return headerField.length + (watchId === 0 ? 0 : 1 + safeVarintSize(watchId)) + eventField.length;
 }
 
+/** Encoded fields back to back (a single one as it is, not copied). */
+function joinFields(fields: readonly Buffer[]): Buffer {
+  return fields.length === 1 ? (fields[0] as Buffer) : Buffer.concat(fields);
+}
+
 /** A length-delimited protobuf field: tag, length, bytes. */
 function lengthDelimited(tag: number, message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(1 + safeVarintSize(message.length) + message.length);
@@ -661,6 +662,8 @@ export class WatchStream {
   readonly hub: WatchHub;
   readonly sink: WatchSink;
   readonly watchers = new Map<bigint, Watcher>();
+  /** The sink's `backlogged`, when its events can be held (it also frames and waits for room); else null. */
+  private readonly backlogged: (() => boolean) | null;
   /** The transport refused more: live events for this stream's watchers go through history. */
   congested = false;
   private nextWatchId = 0n;
@@ -669,6 +672,8 @@ export class WatchStream {
   constructor(hub: WatchHub, sink: WatchSink) {
     this.hub = hub;
     this.sink = sink;
+    this.backlogged =
+      sink.writeFrames !== undefined && sink.waitForRoom !== undefined ? (sink.backlogged ?? null) : null;
   }
 
   /** Watch ids and fields of the frames queued during a notification (see queueFrame). */
@@ -745,15 +750,7 @@ export class WatchStream {
    */
   holds(w: Watcher): boolean {
     if (w.held !== null) return true;
-    const sink = this.sink;
-    return (
-      sink.backlogged !== undefined &&
-      sink.waitForRoom !== undefined &&
-      sink.writeFrames !== undefined &&
-      !w.fragment &&
-      w.id <= MAX_FRAMED_ID &&
-      sink.backlogged()
-    );
+    return this.backlogged !== null && !w.fragment && w.id <= MAX_FRAMED_ID && this.backlogged();
   }
 
   /**
@@ -795,7 +792,7 @@ export class WatchStream {
     for (const w of this.heldWatchers) {
       const held = w.held as Buffer[];
       w.held = null;
-      this.queueFrame(Number(w.id), header, held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));
+      this.queueFrame(Number(w.id), header, joinFields(held));
     }
     this.heldWatchers.clear();
     this.heldBytes = 0;

@@ -73,14 +73,11 @@ export class GrpcServer {
     if (existing !== undefined && existing.handler !== null) {
       throw new Error(`gRPC method ${desc.path} already has a handler`);
     }
-    const sendBufferBytes = options.sendBufferBytes ?? 0;
-    if (!Number.isSafeInteger(sendBufferBytes) || sendBufferBytes < 0) {
-      throw new RangeError(`sendBufferBytes must be a non-negative integer, got ${sendBufferBytes}`);
-    }
-    const streamWriteMarkBytes = options.streamWriteMarkBytes ?? null;
-    if (streamWriteMarkBytes !== null && (!Number.isSafeInteger(streamWriteMarkBytes) || streamWriteMarkBytes < 0)) {
-      throw new RangeError(`streamWriteMarkBytes must be a non-negative integer, got ${streamWriteMarkBytes}`);
-    }
+    const sendBufferBytes = byteCount('sendBufferBytes', options.sendBufferBytes ?? 0);
+    const streamWriteMarkBytes =
+      options.streamWriteMarkBytes === undefined
+        ? null
+        : byteCount('streamWriteMarkBytes', options.streamWriteMarkBytes);
     this.#register(desc, handler as (...args: never[]) => unknown, sendBufferBytes, streamWriteMarkBytes);
     return this;
   }
@@ -195,4 +192,12 @@ export function splitPath(path: string): { service: string; method: string } | n
   const slash = path.lastIndexOf('/');
   if (path.charCodeAt(0) !== 0x2f || slash <= 1 || slash === path.length - 1) return null;
   return { service: path.slice(1, slash), method: path.slice(slash + 1) };
+}
+
+/** `value` if it is a non-negative integer, else a RangeError naming the option. */
+function byteCount(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
 }
