@@ -48,6 +48,7 @@ export class EtcdService implements MemberService {
       snapshotCatchUpEntries: config.snapshotCatchupEntries,
       quotaBackendBytes: quotaBackendBytesOf(config) ?? Number.MAX_SAFE_INTEGER,
       maxRequestBytes: config.maxRequestBytes,
+      rangeCacheBytes: config.rangeCacheBytes,
       maxTxnOps: config.maxTxnOps,
       autoCompactionMode: compaction.mode === 'off' ? '' : compaction.mode,
       progressNotifyIntervalMs: config.experimentalWatchProgressNotifyIntervalMs,

@@ -188,6 +188,14 @@ export const FLAGS: readonly FlagSpec[] = Object.freeze([
   ),
   flag(
     Member,
+    'range-cache-bytes',
+    'rangeCacheBytes',
+    K.Uint,
+    '67108864',
+    'Bytes of encoded key-values kept in memory for ranges read again, 0 to disable (etcd-ts only).',
+  ),
+  flag(
+    Member,
     'max-concurrent-streams',
     'maxConcurrentStreams',
     K.Uint,

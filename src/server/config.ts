@@ -13,6 +13,7 @@ import {
   parseUrlList,
   ValueError,
 } from './config-values.ts';
+import { DEFAULT_RANGE_CACHE_BYTES } from './kv-field-cache.ts';
 
 /**
  * The member's configuration: etcd's server flags with etcd's names and defaults, read from
@@ -45,6 +46,8 @@ export interface ServerConfig {
   readonly backendBatchLimit: number;
   readonly maxTxnOps: number;
   readonly maxRequestBytes: number;
+  /** Bytes of encoded KeyValues kept for Ranges read again; 0: none. */
+  readonly rangeCacheBytes: number;
   readonly maxConcurrentStreams: number;
   readonly grpcKeepaliveMinTimeMs: number;
   readonly grpcKeepaliveIntervalMs: number;
@@ -148,6 +151,7 @@ const BASE_DEFAULTS: Omit<ServerConfig, 'dataDir' | 'initialCluster'> = {
   backendBatchLimit: 0,
   maxTxnOps: 128,
   maxRequestBytes: 1_572_864,
+  rangeCacheBytes: DEFAULT_RANGE_CACHE_BYTES,
   maxConcurrentStreams: 0xffff_ffff,
   grpcKeepaliveMinTimeMs: 5000,
   grpcKeepaliveIntervalMs: 2 * 3_600_000,

@@ -8,6 +8,10 @@
  * same bytes as the codec would write for `applyRange`'s response (fields in number order,
  * zero values left out). Ranges that sort or filter still go through `applyRange`: they need
  * every KeyValue before the first one can be written.
+ *
+ * With a KvFieldCache, a KeyValue field once written is kept by revision, and a key read again
+ * at the same revision is copied from there (kv-field-cache.ts): neither read from the backend
+ * nor encoded again.
  */
 import { encodeRangeResponse, encodeResponseHeader, safeVarintSize, writeSafeVarint } from '../proto/fast/index.ts';
 import {
@@ -18,6 +22,7 @@ import {
 } from '../proto/index.ts';
 import type { KvView, MvccStore } from '../storage/mvcc/index.ts';
 import { applyRange } from './kv-apply.ts';
+import { FieldRun, type KvFieldCache } from './kv-field-cache.ts';
 
 const FIRST_CHUNK_BYTES = 1024;
 const CHUNK_MAX_BYTES = 256 * 1024;
@@ -53,6 +58,7 @@ export function encodeRange(
   r: RangeRequest,
   header: ResponseHeader,
   headroomBytes: number,
+  cache?: KvFieldCache,
 ): Buffer[] {
   if (!isPlainRange(r)) {
     const resp = applyRange(store, r);
@@ -68,12 +74,39 @@ export function encodeRange(
   out.byte(TAG_HEADER);
   out.varint(headerBytes.length);
   out.bytes(headerBytes, 0, headerBytes.length);
-  const count = store.rangeStored(
-    r.key,
-    r.rangeEnd,
-    { rev: Number(r.revision), limit: requestedLimit, countOnly: r.countOnly, keysOnly },
-    (stored, kv, modRevision) => writeStoredKv(out, stored, kv, modRevision, keysOnly),
-  );
+  const opts = { rev: Number(r.revision), limit: requestedLimit, countOnly: r.countOnly, keysOnly };
+  let count: number;
+  if (cache === undefined || !cache.enabled || keysOnly || r.countOnly) {
+    count = store.rangeStored(r.key, r.rangeEnd, opts, (stored, kv, main) =>
+      writeStoredKv(out, stored, kv, main, keysOnly),
+    );
+  } else {
+    // Fields already cached are copied in runs; the others are read, written and cached, up
+    // to half the cache: a range larger than that does not push out everything else (nor
+    // its own first keys) on its way through.
+    const run = new FieldRun(cache, out.copy);
+    let admitBytes = cache.capacityBytes / 2;
+    count = store.rangeStored(
+      r.key,
+      r.rangeEnd,
+      opts,
+      (stored, kv, main, sub) => {
+        run.flush();
+        const start = writeStoredKv(out, stored, kv, main, false);
+        if (admitBytes > 0) {
+          cache.add(main, sub, out.buf, start, out.at);
+          admitBytes -= out.at - start;
+        }
+      },
+      (main, sub) => {
+        const loc = cache.find(main, sub);
+        if (loc < 0) return false;
+        run.extend(loc);
+        return true;
+      },
+    );
+    run.flush();
+  }
   // etcd's `more`: keys beyond the limit exist (count counts them all, whatever the limit).
   if (requestedLimit > 0 && !r.countOnly && count > requestedLimit) {
     out.byte(TAG_MORE);
@@ -86,8 +119,17 @@ export function encodeRange(
   return out.result();
 }
 
-/** One KeyValue field of the response from its stored form. */
-function writeStoredKv(out: ChunkedOutput, stored: Uint8Array, kv: KvView, modRevision: number, keysOnly: boolean) {
+/**
+ * One KeyValue field of the response from its stored form, in one piece of the current chunk:
+ * returns the offset of its first byte there (it ends at `out.at`).
+ */
+function writeStoredKv(
+  out: ChunkedOutput,
+  stored: Uint8Array,
+  kv: KvView,
+  modRevision: number,
+  keysOnly: boolean,
+): number {
   const keyLength = kv.keyEnd - kv.keyStart;
   const valueLength = keysOnly ? 0 : stored.length - kv.valueStart;
   const lease = kv.lease;
@@ -101,7 +143,8 @@ function writeStoredKv(out: ChunkedOutput, stored: Uint8Array, kv: KvView, modRe
   out.reserve(1 + safeVarintSize(size) + size);
   // Everything fits in the current chunk: written without further checks.
   const buf = out.buf;
-  let at = out.at;
+  const start = out.at;
+  let at = start;
   buf[at++] = TAG_KVS;
   at = writeSafeVarint(buf, at, size);
   if (keyLength > 0) {
@@ -126,11 +169,12 @@ function writeStoredKv(out: ChunkedOutput, stored: Uint8Array, kv: KvView, modRe
     at = writeSafeVarint(buf, at, valueLength);
     at = copyBytes(buf, at, stored, kv.valueStart, stored.length);
   }
-  out.at = at;
   if (lease !== 0n) {
-    out.byte(TAG_LEASE);
-    out.int64(lease);
+    buf[at++] = TAG_LEASE;
+    at = writeInt64(buf, at, lease);
   }
+  out.at = at;
+  return start;
 }
 
 /** Copies `src[start, end)` to `buf` at `at`; returns the offset after it. */
@@ -141,6 +185,17 @@ function copyBytes(buf: Buffer, at: number, src: Uint8Array, start: number, end:
     return at + n;
   }
   for (let i = start; i < end; i++) buf[at++] = src[i]!;
+  return at;
+}
+
+/** `v` as a varint (two's complement) at `at`; returns the offset after it. */
+function writeInt64(buf: Buffer, at: number, v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  while (u >= 0x80n) {
+    buf[at++] = Number(u & 0x7fn) | 0x80;
+    u >>= 7n;
+  }
+  buf[at++] = Number(u);
   return at;
 }
 
@@ -190,21 +245,14 @@ class ChunkedOutput {
     this.at = writeSafeVarint(this.buf, this.at, n);
   }
 
-  int64(v: bigint): void {
-    this.reserve(10);
-    let u = BigInt.asUintN(64, v);
-    while (u >= 0x80n) {
-      this.buf[this.at++] = Number(u & 0x7fn) | 0x80;
-      u >>= 7n;
-    }
-    this.buf[this.at++] = Number(u);
-  }
-
   /** `src[start, end)`. */
   bytes(src: Uint8Array, start: number, end: number): void {
     this.reserve(end - start);
     this.at = copyBytes(this.buf, this.at, src, start, end);
   }
+
+  /** `bytes` as a function of its own. */
+  readonly copy = (src: Uint8Array, start: number, end: number): void => this.bytes(src, start, end);
 
   /** The chunks written, the first one with its headroom. */
   result(): Buffer[] {

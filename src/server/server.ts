@@ -93,6 +93,7 @@ import {
   isTxnReadOnly,
   isTxnSerializable,
 } from './kv-apply.ts';
+import { DEFAULT_RANGE_CACHE_BYTES, KvFieldCache } from './kv-field-cache.ts';
 import { LEASE_REVOKE_PER_SEC, Lessor, MAX_LEASE_TTL_SEC } from './lessor.ts';
 import { decodeMember, encodeMember, healthyToAdd, healthyToRemove, type Member, Membership } from './membership.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -123,6 +124,8 @@ export interface MemberOptions {
   /** periodic: milliseconds of history to keep; revision: number of revisions to keep. 0 = off. */
   autoCompactionRetention: number;
   progressNotifyIntervalMs?: number;
+  /** Bytes of encoded KeyValues kept for Ranges read again (`--range-cache-bytes`; 0: none). */
+  rangeCacheBytes?: number;
   /** For dialing https:// peers. */
   peerTls?: PeerTlsOptions;
   /** `--auth-token` (`simple`, or `jwt,...`), `--auth-token-ttl` (simple tokens) and `--bcrypt-cost`. */
@@ -301,6 +304,8 @@ export class EtcdServer {
   private readonly opts: MemberOptions;
   private backend: Backend;
   store: MvccStore;
+  /** Encoded KeyValues of this store's revisions, for Ranges (a new one with a new store). */
+  private rangeCache: KvFieldCache;
   private transport: Transport | undefined = undefined;
   /** The peer URLs the transport was last given, per member. */
   private readonly peerUrlsKnown = new Map<bigint, string>();
@@ -375,6 +380,7 @@ export class EtcdServer {
     this.backend = backend;
     backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
+    this.rangeCache = new KvFieldCache(opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES);
     this.lessor = lessor;
     this.watchHub = new WatchHub(store, backend, {
       maxResponseBytes: opts.maxRequestBytes,
@@ -891,7 +897,9 @@ export class EtcdServer {
    * `headroomBytes` free at the start of the first one.
    */
   rangeEncoded(req: RangeRequest, headroomBytes: number): Promise<Buffer[]> {
-    return this.readRange(req, () => encodeRange(this.store, req, this.fillHeader(undefined), headroomBytes));
+    return this.readRange(req, () =>
+      encodeRange(this.store, req, this.fillHeader(undefined), headroomBytes, this.rangeCache),
+    );
   }
 
   /** A Range's checks, its linearizable wait and its permission, around `read`. */
@@ -1227,6 +1235,7 @@ export class EtcdServer {
     this.backend = backend;
     backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
+    this.rangeCache = new KvFieldCache(this.opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES);
     this.lessor = lessor;
     this.membership = new Membership(backend);
     this.watchHub.replaceStore(store, backend);

@@ -72,6 +72,7 @@ describe('defaults', () => {
     assert.equal(c.snapshotCatchupEntries, 5000);
     assert.equal(c.maxRequestBytes, 1_572_864);
     assert.equal(c.maxTxnOps, 128);
+    assert.equal(c.rangeCacheBytes, 64 * 1024 * 1024);
     assert.equal(c.quotaBackendBytes, 0);
     assert.equal(quotaBackendBytesOf(c), DEFAULT_QUOTA_BACKEND_BYTES);
     assert.equal(maxReceiveMessageBytes(c), 1_572_864 + 512 * 1024);
@@ -107,6 +108,9 @@ describe('precedence', () => {
   test('a flag alone, an environment variable alone', () => {
     assert.equal(configOf(parseCommandLine(['--snapshot-count=7'], {}, NO_FILES)).snapshotCount, 7);
     assert.equal(configOf(parseCommandLine([], { ETCD_SNAPSHOT_COUNT: '9' }, NO_FILES)).snapshotCount, 9);
+    // etcd-ts's own flags work the same way.
+    assert.equal(configOf(parseCommandLine(['--range-cache-bytes=0'], {}, NO_FILES)).rangeCacheBytes, 0);
+    assert.equal(configOf(parseCommandLine([], { ETCD_RANGE_CACHE_BYTES: '1024' }, NO_FILES)).rangeCacheBytes, 1024);
   });
 
   test('an environment variable also given as a flag is refused, as etcd does', () => {

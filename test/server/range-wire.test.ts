@@ -1,6 +1,7 @@
 // A Range encoded as it is read (src/server/range-wire.ts) against the reference path: applyRange
 // then the codec. Same bytes, same errors, on random stores and random requests (history reads,
-// limits, keys-only, count-only, leases, values read back from lmdb and from pending writes).
+// limits, keys-only, count-only, leases, values read back from lmdb and from pending writes),
+// also with the KeyValues cached across the store's whole history (kv-field-cache.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import {
   type ResponseHeader,
 } from '../../src/proto/index.ts';
 import { applyRange } from '../../src/server/kv-apply.ts';
+import { KvFieldCache } from '../../src/server/kv-field-cache.ts';
 import { encodeRange, isPlainRange } from '../../src/server/range-wire.ts';
 import { Backend } from '../../src/storage/backend/index.ts';
 import { MvccStore } from '../../src/storage/mvcc/index.ts';
@@ -45,8 +47,11 @@ const header = (): ResponseHeader => ({
 });
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 
-/** Both paths on one request: equal bytes, or the same error. */
-function check(store: MvccStore, req: RangeRequest, what: string): void {
+/**
+ * Both paths on one request: equal bytes, or the same error. With `caches`, the encoded path
+ * runs once more with each of them, twice (the second time from what the first one cached).
+ */
+function check(store: MvccStore, req: RangeRequest, what: string, caches: KvFieldCache[] = []): void {
   let expected: Buffer | Error;
   try {
     const resp = applyRange(store, req);
@@ -57,9 +62,17 @@ function check(store: MvccStore, req: RangeRequest, what: string): void {
   } catch (err) {
     expected = err as Error;
   }
+  compare(expected, () => encodeRange(store, req, header(), HEADROOM), what);
+  caches.forEach((cache, i) => {
+    compare(expected, () => encodeRange(store, req, header(), HEADROOM, cache), `${what} (cache ${i})`);
+    compare(expected, () => encodeRange(store, req, header(), HEADROOM, cache), `${what} (cache ${i} again)`);
+  });
+}
+
+function compare(expected: Buffer | Error, encode: () => Buffer[], what: string): void {
   let actual: Buffer | Error;
   try {
-    actual = Buffer.concat(encodeRange(store, req, header(), HEADROOM)).subarray(HEADROOM);
+    actual = Buffer.concat(encode()).subarray(HEADROOM);
   } catch (err) {
     actual = err as Error;
   }
@@ -111,14 +124,19 @@ test('a Range encoded as it is read equals applyRange encoded by the codec', asy
     try {
       const keys = Array.from({ length: 3 + next(40) }, (_, i) => `${String.fromCharCode(97 + next(4))}/${i}`);
       let compacted = 0;
+      // Caches that live as long as the store: one that keeps everything, one of four 1 KiB
+      // slabs that keeps evicting (and cannot hold a 3000-byte value at all).
+      const caches = [new KvFieldCache(1 << 24), new KvFieldCache(4096, 1024)];
       for (let step = 0; step < 120; step++) {
         const w = store.write();
         const op = next(10);
         const key = bytes(keys[next(keys.length)]!);
         if (op < 7) {
-          // Values from empty to past 32 bytes (the copy switches method there) and beyond 2 KiB.
+          // Values from empty to past 32 bytes (the copy switches method there) and beyond 2 KiB;
+          // now and then a second key in the same transaction (a sub revision above 0).
           const size = [0, 1, 32, 33, 64, 256, 3000][next(7)]!;
           w.put(key, new Uint8Array(size).fill(33 + next(90)), leases[next(leases.length)]!);
+          if (next(4) === 0) w.put(bytes(keys[next(keys.length)]!), new Uint8Array(next(300)).fill(33 + next(90)));
         } else if (op < 9) {
           w.deleteRange(key, new Uint8Array(0));
         } else {
@@ -132,7 +150,7 @@ test('a Range encoded as it is read equals applyRange encoded by the codec', asy
         }
         for (let q = 0; q < 4; q++) {
           const req = randomRequest(next, keys, store.rev());
-          check(store, req, `seed ${seed} step ${step} ${JSON.stringify(RangeRequest.toJSON(req))}`);
+          check(store, req, `seed ${seed} step ${step} ${JSON.stringify(RangeRequest.toJSON(req))}`, caches);
         }
       }
       // Every key from the start, at every revision the store still has.
@@ -142,7 +160,7 @@ test('a Range encoded as it is read equals applyRange encoded by the codec', asy
           rangeEnd: new Uint8Array([0]),
           revision: BigInt(rev),
         });
-        check(store, req, `seed ${seed} all keys at ${rev}`);
+        check(store, req, `seed ${seed} all keys at ${rev}`, caches);
       }
     } finally {
       await store.close();

@@ -15,6 +15,7 @@ export type {
 export {
   DEFAULT_COMPACTION_BATCH_LIMIT,
   DEFAULT_COMPACTION_SLEEP_INTERVAL_MS,
+  type KnownRevision,
   MvccStore,
   type MvccStoreOptions,
   type StoredKvVisitor,

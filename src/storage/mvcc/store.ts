@@ -121,14 +121,16 @@ export class Core {
     opts: RangeOptions | undefined,
     curRev: number,
     visit: StoredKvVisitor,
+    known?: KnownRevision,
   ): number {
     const revKey = this.revKey;
     const backend = this.backend;
     return this.walkRange(key, end, opts, curRev, (main, sub) => {
+      if (known?.(main, sub) === true) return;
       writeRevision(revKey, main, sub);
       const buf = backend.getTransient(Bucket.key, revKey);
       if (buf === undefined) throw missingRevision(main, sub);
-      visit(buf, kvView.parse(buf), main);
+      visit(buf, kvView.parse(buf), main, sub);
     });
   }
 
@@ -218,8 +220,14 @@ export class Core {
 
 const kvView = new KvView();
 
-/** A stored KeyValue of a range: `kv` parsed from `stored`, which is valid only during the call. */
-export type StoredKvVisitor = (stored: Uint8Array, kv: KvView, modRevision: number) => void;
+/**
+ * A stored KeyValue of a range, at revision main_sub (main is its mod revision): `kv` parsed
+ * from `stored`, which is valid only during the call.
+ */
+export type StoredKvVisitor = (stored: Uint8Array, kv: KvView, main: number, sub: number) => void;
+
+/** True when the caller of rangeStored already has the KeyValue at revision main_sub: it is not read. */
+export type KnownRevision = (main: number, sub: number) => boolean;
 
 function missingRevision(main: number, sub: number): MvccCorruptError {
   return new MvccCorruptError(`revision ${main}_${sub} is in the index but not in the backend`);
@@ -396,11 +404,18 @@ export class MvccStore {
 
   /**
    * The same range, each KeyValue handed to `visit` as stored (no copy: for a caller that
-   * encodes it at once). Returns the count of matching keys; the revision is `rev()`.
+   * encodes it at once), in key order, except those at a revision `known` says the caller
+   * already has. Returns the count of matching keys; the revision is `rev()`.
    */
-  rangeStored(key: Uint8Array, end: Uint8Array, opts: RangeOptions | undefined, visit: StoredKvVisitor): number {
+  rangeStored(
+    key: Uint8Array,
+    end: Uint8Array,
+    opts: RangeOptions | undefined,
+    visit: StoredKvVisitor,
+    known?: KnownRevision,
+  ): number {
     this.core.assertOpen();
-    return this.core.rangeStored(key, end, opts, this.core.currentRev, visit);
+    return this.core.rangeStored(key, end, opts, this.core.currentRev, visit, known);
   }
 
   /** Starts a write transaction; end() it before the next write(). */
