@@ -143,6 +143,11 @@ export class KvFieldCache {
     return this.slabCount * (this.mask + 1);
   }
 
+  /** Bytes of slabs allocated. */
+  get allocatedBytes(): number {
+    return this.slabs.length * (this.mask + 1);
+  }
+
   /** Entries held. */
   get size(): number {
     return this.where.size;
@@ -186,12 +191,13 @@ export class KvFieldCache {
   add(main: number, sub: number, src: Uint8Array, start: number, end: number): void {
     const length = end - start;
     if (this.slabCount === 0 || length > this.mask + 1 || sub >= SUB_SPAN || main >= MAIN_LIMIT) return;
-    // A slab full, or as many entries as the table may hold: the oldest slab makes room.
+    const key = main * SUB_SPAN + sub + 1;
+    if (this.where.get(key) >= 0) return;
+    // A slab full, or as many entries as the table may hold: the next slab, the oldest one
+    // emptied once the ring is complete (or the entries are at their bound).
     if (this.slabs.length === 0 || this.at + length > this.mask + 1 || this.where.size >= this.maxEntries) {
       this.nextSlab();
     }
-    const key = main * SUB_SPAN + sub + 1;
-    if (this.where.get(key) >= 0) return;
     const loc = (this.slot << this.shift) | this.at;
     this.slabs[this.slot]!.set(new Uint8Array(src.buffer, src.byteOffset + start, length), this.at);
     this.where.add(key, loc);
@@ -199,9 +205,13 @@ export class KvFieldCache {
     this.at += length;
   }
 
-  /** Moves to the next slab of the ring, forgetting what it held. */
+  /**
+   * Moves to the next slab of the ring, forgetting what it held. The ring grows a slab at its
+   * end while it is shorter than its size and the entries are below their bound.
+   */
   private nextSlab(): void {
-    if (this.slabs.length < this.slabCount) {
+    const atEnd = this.slabs.length === 0 || this.slot === this.slabs.length - 1;
+    if (atEnd && this.slabs.length < this.slabCount && this.where.size < this.maxEntries) {
       this.slabs.push(Buffer.allocUnsafe(this.mask + 1));
       this.slabEntries.push([]);
       this.slot = this.slabs.length - 1;

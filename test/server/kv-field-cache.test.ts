@@ -79,6 +79,21 @@ test('the ring forgets its oldest slab: memory bounded, never a stale field', ()
   }
 });
 
+test('tiny fields: the entries stay within their bound and so do the slabs allocated', () => {
+  const slabBytes = 64;
+  // 64 slabs of 64 bytes: at most 64 entries (one per 64 bytes).
+  const cache = new KvFieldCache(64 * slabBytes, slabBytes);
+  const tiny = field(1, 7);
+  for (let main = 1; main <= 1000; main++) {
+    cache.add(main, 0, tiny, 0, tiny.length);
+    assert.ok(cache.size <= 64, `${cache.size} entries after ${main}`);
+    assert.deepEqual(read(cache, main, 0), tiny);
+  }
+  // 64 fields of 3 bytes fill three slabs and part of a fourth: the ring stops growing there.
+  assert.ok(cache.allocatedBytes <= 5 * slabBytes, `${cache.allocatedBytes} bytes of slabs`);
+  assert.ok(cache.size > 32, `${cache.size} entries`);
+});
+
 test('neighbouring fields leave in runs that stop at the end of a slab', () => {
   const slabBytes = 64;
   const cache = new KvFieldCache(64 * slabBytes, slabBytes);
