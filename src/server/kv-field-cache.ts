@@ -185,14 +185,13 @@ export class KvFieldCache {
   }
 
   /**
-   * Keeps `src[start, end)`, the encoded field of revision main_sub (unless it is kept already).
-   * A field larger than a slab is not kept.
+   * Keeps `src[start, end)`, the encoded field of revision main_sub, which is not cached (`find`
+   * gave -1). A field larger than a slab is not kept.
    */
   add(main: number, sub: number, src: Uint8Array, start: number, end: number): void {
     const length = end - start;
     if (this.slabCount === 0 || length > this.mask + 1 || sub >= SUB_SPAN || main >= MAIN_LIMIT) return;
     const key = main * SUB_SPAN + sub + 1;
-    if (this.where.get(key) >= 0) return;
     // A slab full, or as many entries as the table may hold: the next slab, the oldest one
     // emptied once the ring is complete (or the entries are at their bound).
     if (this.slabs.length === 0 || this.at + length > this.mask + 1 || this.where.size >= this.maxEntries) {

@@ -385,6 +385,19 @@ class RawClient {
   }
 }
 
+/**
+ * A fresh echo server and a handshaken client that sends `frames`: the GOAWAY the client gets,
+ * once the server has closed the connection.
+ */
+async function connectionError(...frames: Buffer[]) {
+  const server = await startServer(echoHandler);
+  const client = await RawClient.handshake(server.port);
+  client.send(...frames);
+  const goaway = await client.goaway();
+  await client.waitClosed();
+  return { server, client, goaway };
+}
+
 // =====================================================================================
 // node:http2 client
 // =====================================================================================
@@ -1088,34 +1101,27 @@ describe('H2Connection with hand-built frames', () => {
   });
 
   test('a DATA frame of 16385 bytes on an open stream: GOAWAY FRAME_SIZE_ERROR', TIMEOUT, async () => {
-    const server = await startServer(echoHandler);
-    const client = await RawClient.handshake(server.port);
-    client.send(frame(HEADERS, END_HEADERS, 1, postBlock()), frame(DATA, 0, 1, Buffer.alloc(16385, 0x61)));
-    const goaway = await client.goaway();
+    const { server, goaway } = await connectionError(
+      frame(HEADERS, END_HEADERS, 1, postBlock()),
+      frame(DATA, 0, 1, Buffer.alloc(16385, 0x61)),
+    );
     assert.equal(goaway.code, FRAME_SIZE_ERROR);
-    await client.waitClosed();
     await assertServes(server);
   });
 
   test('a garbage header block: GOAWAY COMPRESSION_ERROR; the server keeps serving', TIMEOUT, async () => {
-    const server = await startServer(echoHandler);
-    const client = await RawClient.handshake(server.port);
-    client.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])));
-    const goaway = await client.goaway();
+    const { server, goaway } = await connectionError(
+      frame(HEADERS, END_HEADERS | END_STREAM, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])),
+    );
     assert.equal(goaway.code, COMPRESSION_ERROR);
-    await client.waitClosed();
     assert.equal(server.streamsSeen, 0);
     await assertServes(server);
   });
 
   test('DATA on a stream never opened: GOAWAY PROTOCOL_ERROR; the server keeps serving', TIMEOUT, async () => {
-    const server = await startServer(echoHandler);
-    const client = await RawClient.handshake(server.port);
-    client.send(frame(DATA, END_STREAM, 7, Buffer.from('orphan')));
-    const goaway = await client.goaway();
+    const { server, goaway } = await connectionError(frame(DATA, END_STREAM, 7, Buffer.from('orphan')));
     assert.equal(goaway.code, PROTOCOL_ERROR);
     assert.equal(goaway.lastStreamId, 0);
-    await client.waitClosed();
     assert.equal(server.streamsSeen, 0);
     await assertServes(server);
   });
@@ -1167,12 +1173,11 @@ describe('H2Connection with hand-built frames', () => {
   });
 
   test('HEADERS without END_HEADERS followed by a PING: GOAWAY PROTOCOL_ERROR', TIMEOUT, async () => {
-    const server = await startServer(echoHandler);
-    const client = await RawClient.handshake(server.port);
-    client.send(frame(HEADERS, END_STREAM, 1, postBlock()), frame(PING, 0, 0, Buffer.alloc(8)));
-    const goaway = await client.goaway();
+    const { server, client, goaway } = await connectionError(
+      frame(HEADERS, END_STREAM, 1, postBlock()),
+      frame(PING, 0, 0, Buffer.alloc(8)),
+    );
     assert.equal(goaway.code, PROTOCOL_ERROR);
-    await client.waitClosed();
     assert.equal(client.frames.filter((f) => f.type === PING).length, 0, 'the PING was answered');
     assert.equal(server.streamsSeen, 0);
     await assertServes(server);

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { encodeWatchResponse } from '../../src/proto/fast/index.ts';
 import { WatchCreateRequest, WatchCreateRequest_FilterType, type WatchResponse } from '../../src/proto/index.ts';
-import { WatchHub } from '../../src/server/watch.ts';
-import { Backend } from '../../src/storage/backend/index.ts';
-import { MvccStore } from '../../src/storage/mvcc/index.ts';
+import type { WatchHub } from '../../src/server/watch.ts';
+import type { MvccStore } from '../../src/storage/mvcc/index.ts';
+import { hubsOnOneStore } from './watch-hubs.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'etcd-ts-watch-frames-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -31,15 +31,12 @@ function frameOf(response: WatchResponse): Buffer {
  * which the codec encodes; both record the bytes a client would receive.
  */
 function twoHubs(name: string) {
-  const backend = Backend.open(join(root, name));
-  const store = MvccStore.open(backend);
-  const opts = {
-    maxResponseBytes: 1536 * 1024,
-    progressNotifyIntervalMs: 600_000,
-    header: (rev: number) => ({ clusterId: 0xabcn, memberId: 0x1234567890n, revision: BigInt(rev), raftTerm: 3n }),
-  };
-  const framedHub = new WatchHub(store, backend, opts);
-  const plainHub = new WatchHub(store, backend, opts);
+  const {
+    backend,
+    store,
+    hubs: [framedHub, plainHub],
+    close,
+  } = hubsOnOneStore(join(root, name));
   const t = {
     backend,
     store,
@@ -52,12 +49,7 @@ function twoHubs(name: string) {
     frameWrites: 0,
     framed: undefined as unknown as ReturnType<WatchHub['openStream']>,
     plain: undefined as unknown as ReturnType<WatchHub['openStream']>,
-    async close(): Promise<void> {
-      framedHub.close();
-      plainHub.close();
-      await store.close();
-      await backend.close();
-    },
+    close,
   };
   t.framed = framedHub.openStream({
     write: (r) => {

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { type Event, WatchCreateRequest, WatchCreateRequest_FilterType, WatchResponse } from '../../src/proto/index.ts';
-import { WATCH_HELD_BYTES_MAX, WatchHub } from '../../src/server/watch.ts';
-import { Backend } from '../../src/storage/backend/index.ts';
-import { MvccStore } from '../../src/storage/mvcc/index.ts';
+import { WATCH_HELD_BYTES_MAX, type WatchHub } from '../../src/server/watch.ts';
+import type { MvccStore } from '../../src/storage/mvcc/index.ts';
+import { hubsOnOneStore } from './watch-hubs.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'etcd-ts-watch-hold-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -48,16 +48,12 @@ function eventsById(responses: readonly WatchResponse[]): Map<bigint, Event[]> {
  * Two hubs on one store: `slow`'s stream says it is backlogged while `backlogged` is true;
  * `reference`'s stream never is. Both record every response they send, decoded.
  */
-function twoHubs(name: string, maxResponseBytes = 1536 * 1024) {
-  const backend = Backend.open(join(root, name));
-  const store = MvccStore.open(backend);
-  const opts = {
-    maxResponseBytes,
-    progressNotifyIntervalMs: 600_000,
-    header: (rev: number) => ({ clusterId: 0xabcn, memberId: 0x1234n, revision: BigInt(rev), raftTerm: 2n }),
-  };
-  const slowHub = new WatchHub(store, backend, opts);
-  const referenceHub = new WatchHub(store, backend, opts);
+function twoHubs(name: string, maxResponseBytes?: number) {
+  const {
+    store,
+    hubs: [slowHub, referenceHub],
+    close,
+  } = hubsOnOneStore(join(root, name), maxResponseBytes);
   const t = {
     store,
     slowHub,
@@ -83,12 +79,7 @@ function twoHubs(name: string, maxResponseBytes = 1536 * 1024) {
       t.slow.create(WatchCreateRequest.fromPartial(c));
       t.reference.create(WatchCreateRequest.fromPartial(c));
     },
-    async close(): Promise<void> {
-      slowHub.close();
-      referenceHub.close();
-      await store.close();
-      await backend.close();
-    },
+    close,
   };
   t.slow = slowHub.openStream({
     write: (r) => {
