@@ -26,6 +26,7 @@ import {
 } from '../raft/index.ts';
 import { Snapshotter } from '../storage/snap/index.ts';
 import { Wal } from '../storage/wal/index.ts';
+import { Outbox } from './outbox.ts';
 
 /** A Ready of at most this many entries (and bytes) is written on the event loop's thread. */
 const SAVE_NOW_MAX_ENTRIES = 2;
@@ -82,6 +83,7 @@ export class RaftLoop {
   private readonly wal: Wal;
   private readonly snapshotter: Snapshotter;
   private readonly handlers: RaftLoopHandlers;
+  private readonly outbox: Outbox;
   private readonly tickTimer: NodeJS.Timeout;
   private processing = false;
   private scheduled = false;
@@ -105,6 +107,7 @@ export class RaftLoop {
     this.wal = wal;
     this.snapshotter = snapshotter;
     this.handlers = handlers;
+    this.outbox = new Outbox((messages) => handlers.send(messages));
     this.tickTimer = setInterval(() => {
       this.node.tick();
       this.schedule();
@@ -197,7 +200,6 @@ export class RaftLoop {
     try {
       rd = this.node.ready();
       if (rd.softState !== undefined) this.handlers.softState(rd.softState);
-      if (rd.earlyMessages.length > 0) this.handlers.send(rd.earlyMessages);
       // Committed entries already durable in this member's log are applied before this Ready's
       // write, so that their clients need not wait for the next batch's fsync as well.
       const committed = rd.committedEntries;
@@ -205,6 +207,13 @@ export class RaftLoop {
       if (rd.snapshot === undefined) {
         const durable = this.storage.lastIndex();
         while (applyNow < committed.length && committed[applyNow]!.index <= durable) applyNow++;
+      }
+      // A Ready that only applies entries (on a leader, the commit index moved) lets their
+      // clients' responses go out before its messages.
+      const clientsFirst = applyNow > 0 && rd.entries.length === 0;
+      if (rd.earlyMessages.length > 0) {
+        if (clientsFirst) this.outbox.sendAfterResponses(rd.earlyMessages);
+        else this.outbox.send(rd.earlyMessages);
       }
       if (applyNow > 0) this.handlers.apply(committed.slice(0, applyNow));
       if (rd.snapshot !== undefined) {
@@ -231,7 +240,10 @@ export class RaftLoop {
         this.storage.append(rd.entries);
         this.handlers.appended(rd.entries);
       }
-      if (rd.messages.length > 0) this.handlers.send(rd.messages);
+      if (rd.messages.length > 0) {
+        if (clientsFirst) this.outbox.sendAfterResponses(rd.messages);
+        else this.outbox.send(rd.messages);
+      }
       if (applyNow < committed.length) {
         this.handlers.apply(applyNow === 0 ? committed : committed.slice(applyNow));
       }
@@ -313,6 +325,7 @@ export class RaftLoop {
     // Let the Ready in progress finish so that its fsync completes before the WAL closes.
     while (this.processing) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
+    this.outbox.close();
     await this.wal.close();
   }
 }

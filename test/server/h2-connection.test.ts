@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import {
   type ClientHttp2Session,
   type ClientSessionOptions,
@@ -37,9 +38,11 @@ import {
   frame,
   GOAWAY,
   HEADERS,
+  literal,
   PING,
   PREFACE,
   PROTOCOL_ERROR,
+  postBlock,
   REFUSED_STREAM,
   RST_STREAM,
   SETTINGS,
@@ -276,20 +279,21 @@ interface Frame {
   payload: Buffer;
 }
 
-/** HPACK literal header field without indexing, new name (no Huffman). */
-function literal(name: string, value: string): Buffer {
-  assert.ok(name.length < 127 && value.length < 127);
-  return Buffer.concat([
-    Buffer.from([0x00, name.length]),
-    Buffer.from(name, 'latin1'),
-    Buffer.from([value.length]),
-    Buffer.from(value, 'latin1'),
-  ]);
-}
-
-/** :method POST, :scheme http, :path /, then `extra`. */
-function postBlock(...extra: Buffer[]): Buffer {
-  return Buffer.concat([Buffer.from([0x83, 0x86, 0x84]), literal(':authority', 'localhost'), ...extra]);
+/** Appends the whole frames at the start of `bytes` to `frames`; returns the bytes left over. */
+function takeFrames(bytes: Buffer, frames: Frame[]): Buffer {
+  let rest = bytes;
+  while (rest.length >= 9) {
+    const length = rest.readUIntBE(0, 3);
+    if (rest.length < 9 + length) break;
+    frames.push({
+      type: rest[3] as number,
+      flags: rest[4] as number,
+      streamId: rest.readUInt32BE(5) & 0x7fffffff,
+      payload: Buffer.from(rest.subarray(9, 9 + length)),
+    });
+    rest = rest.subarray(9 + length);
+  }
+  return rest;
 }
 
 function goawayCode(f: Frame): { lastStreamId: number; code: number } {
@@ -306,18 +310,7 @@ class RawClient {
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, chunk]);
-      while (this.#buf.length >= 9) {
-        const length = this.#buf.readUIntBE(0, 3);
-        if (this.#buf.length < 9 + length) break;
-        this.frames.push({
-          type: this.#buf[3] as number,
-          flags: this.#buf[4] as number,
-          streamId: this.#buf.readUInt32BE(5) & 0x7fffffff,
-          payload: Buffer.from(this.#buf.subarray(9, 9 + length)),
-        });
-        this.#buf = this.#buf.subarray(9 + length);
-      }
+      this.#buf = takeFrames(Buffer.concat([this.#buf, chunk]), this.frames);
       this.#notify();
     });
     socket.on('error', () => {});
@@ -1518,5 +1511,93 @@ describe('H2Connection with hand-built frames', () => {
     const reply = await request(session, {}, '');
     assert.equal(reply.headers['x-big'], big);
     session.destroy();
+  });
+});
+
+// =====================================================================================
+
+describe('H2Connection: when output is written', () => {
+  /** A socket that records what is written to it and is fed bytes by the test. */
+  class RecordingSocket extends EventEmitter {
+    destroyed = false;
+    writableLength = 0;
+    written: Buffer[] = [];
+    setNoDelay(): void {}
+    resume(): void {}
+    cork(): void {}
+    uncork(): void {}
+    write(chunk: Buffer): boolean {
+      this.written.push(Buffer.from(chunk));
+      return true;
+    }
+    end(): void {}
+    destroySoon(): void {}
+    destroy(): void {
+      this.destroyed = true;
+    }
+    /** The frames written since the last call. */
+    takeWritten(): Frame[] {
+      const frames: Frame[] = [];
+      assert.equal(takeFrames(Buffer.concat(this.written.splice(0)), frames).length, 0, 'whole frames');
+      return frames;
+    }
+  }
+
+  /** A connection past its handshake, answering every request at once with 200 and "ok". */
+  async function answering(): Promise<{ socket: RecordingSocket; connection: H2Connection }> {
+    const socket = new RecordingSocket();
+    const connection = new H2Connection(socket as unknown as Socket, {
+      maxConcurrentStreams: 10,
+      streamWindowBytes: 65_535,
+      connectionWindowBytes: 65_535,
+      onStream: (stream) => {
+        stream.respond({ ':status': 200 });
+        stream.end('ok');
+      },
+    });
+    socket.emit('data', Buffer.concat([PREFACE, frame(SETTINGS, 0, 0)]));
+    await new Promise((resolve) => setImmediate(resolve));
+    socket.takeWritten();
+    return { socket, connection };
+  }
+
+  /** Lets the microtasks queued so far run, without a turn of the event loop. */
+  async function microtasks(): Promise<void> {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  }
+
+  test('a response is written before the next turn, with the PING ACK that came before it', TIMEOUT, async () => {
+    const { socket, connection } = await answering();
+    const opaque = Buffer.from([8, 7, 6, 5, 4, 3, 2, 1]);
+    socket.emit(
+      'data',
+      Buffer.concat([frame(PING, 0, 0, opaque), frame(HEADERS, END_HEADERS | END_STREAM, 1, postBlock())]),
+    );
+    await microtasks();
+    const frames = socket.takeWritten();
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.streamId]),
+      [
+        [PING, 0],
+        [HEADERS, 1],
+        [DATA, 1],
+      ],
+    );
+    assert.deepEqual(frames[0]?.payload, opaque);
+    connection.destroy();
+  });
+
+  test('a PING ACK alone waits for the next turn (a request sent with it goes first)', TIMEOUT, async () => {
+    const { socket, connection } = await answering();
+    socket.emit('data', frame(PING, 0, 0, Buffer.alloc(8, 1)));
+    await microtasks();
+    assert.deepEqual(socket.takeWritten(), []);
+    await new Promise((resolve) => setImmediate(resolve));
+    const frames = socket.takeWritten();
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.flags & ACK]),
+      [[PING, ACK]],
+    );
+    connection.destroy();
   });
 });

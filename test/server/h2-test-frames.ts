@@ -31,3 +31,20 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
   header.writeUInt32BE(streamId, 5);
   return Buffer.concat([header, payload]);
 }
+
+/** HPACK literal header field without indexing, new name (no Huffman). */
+export function literal(name: string, value: string): Buffer {
+  if (name.length >= 127 || value.length >= 127)
+    throw new RangeError('literal: name and value must be shorter than 127');
+  return Buffer.concat([
+    Buffer.from([0x00, name.length]),
+    Buffer.from(name, 'latin1'),
+    Buffer.from([value.length]),
+    Buffer.from(value, 'latin1'),
+  ]);
+}
+
+/** :method POST, :scheme http, :path /, then `extra`. */
+export function postBlock(...extra: Buffer[]): Buffer {
+  return Buffer.concat([Buffer.from([0x83, 0x86, 0x84]), literal(':authority', 'localhost'), ...extra]);
+}

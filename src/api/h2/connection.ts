@@ -69,7 +69,10 @@ export class H2Connection {
   readonly #streams = new Map<number, H2Stream>();
   readonly #decoder = new HpackDecoder(4096, MAX_HEADER_LIST_BYTES);
   readonly #out = new FrameOutput();
+  /** A flush is queued as a microtask (output a client waits for). */
   #flushScheduled = false;
+  /** A flush is queued for the next turn of the event loop (acknowledgements). */
+  #flushLater = false;
   /** Bytes of an incomplete frame, kept until the rest arrives. */
   #partial: Buffer | null = null;
   #prefaceSeen = false;
@@ -210,7 +213,7 @@ export class H2Connection {
   writeWindowUpdate(streamId: number, increment: number): void {
     this.#out.header(4, FrameType.WINDOW_UPDATE, 0, streamId);
     this.#out.u32(increment);
-    this.#schedule();
+    this.#scheduleLater();
   }
 
   /** The stream has data that waits for a window update. */
@@ -232,14 +235,32 @@ export class H2Connection {
 
   // ---- output ----
 
+  /**
+   * Output a client waits for (headers, data, resets, GOAWAY) is written once the callback that
+   * made it and its microtasks are done: the responses of one batch of applied requests (or of
+   * one read of the socket) leave in one write, before the next turn of the event loop.
+   */
   #schedule(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
+    queueMicrotask(this.#flushNow);
+  }
+
+  /**
+   * Acknowledgements (PING, SETTINGS) and window updates go with the next output, or on the
+   * next turn: a client's PING, sent with its next request, is not answered ahead of it.
+   */
+  #scheduleLater(): void {
+    if (this.#flushScheduled || this.#flushLater) return;
+    this.#flushLater = true;
     setImmediate(flushConnection, this);
   }
 
+  readonly #flushNow = (): void => this.flush();
+
   flush(): void {
     this.#flushScheduled = false;
+    this.#flushLater = false;
     const chunks = this.#out.take();
     if (chunks.length === 0 || this.socket.destroyed) return;
     const socket = this.socket;
@@ -440,7 +461,7 @@ export class H2Connection {
     });
     if (error !== 0) return this.#fail(error);
     this.#out.header(0, FrameType.SETTINGS, Flag.ACK, 0);
-    this.#schedule();
+    this.#scheduleLater();
     if (windowDelta !== 0) {
       for (const stream of this.#streams.values()) stream.adjustSendWindow(windowDelta);
       if (windowDelta > 0) this.#unblock();
@@ -463,7 +484,7 @@ export class H2Connection {
     if (this.#answersPileUp()) return this.#fail(ErrorCode.ENHANCE_YOUR_CALM);
     this.#out.header(8, FrameType.PING, Flag.ACK, 0);
     this.#out.payload(payload);
-    this.#schedule();
+    this.#scheduleLater();
     return true;
   }
 
