@@ -200,11 +200,12 @@ export class RaftLoop {
     try {
       rd = this.node.ready();
       if (rd.softState !== undefined) this.handlers.softState(rd.softState);
-      // Committed entries already durable in this member's log are applied before this Ready's
-      // write, so that their clients need not wait for the next batch's fsync as well.
+      // On a leader, committed entries already durable in its log are applied before this
+      // Ready's write, so that their clients need not wait for the next batch's fsync as well.
+      // A follower writes and answers first: the leader's clients wait for its answer.
       const committed = rd.committedEntries;
       let applyNow = 0;
-      if (rd.snapshot === undefined) {
+      if (rd.snapshot === undefined && this.isLeader()) {
         const durable = this.storage.lastIndex();
         while (applyNow < committed.length && committed[applyNow]!.index <= durable) applyNow++;
       }

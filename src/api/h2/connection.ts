@@ -32,6 +32,8 @@ export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** Pings sent and not yet answered, at most. */
 const MAX_PINGS_IN_FLIGHT = 16;
+/** The longest an acknowledgement waits for other output to go with (see #scheduleLater). */
+const ACK_DELAY_MS = 1;
 
 export interface H2ConnectionOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS: more open streams are refused (REFUSED_STREAM). */
@@ -247,13 +249,14 @@ export class H2Connection {
   }
 
   /**
-   * Acknowledgements (PING, SETTINGS) and window updates go with the next output, or on the
-   * next turn: a client's PING, sent with its next request, is not answered ahead of it.
+   * Acknowledgements (PING, SETTINGS) and window updates go with the next output, or after
+   * ACK_DELAY_MS: a PING that a client sends with its request is not answered ahead of the
+   * work the request starts (grpc-go sends one with most requests to measure the bandwidth).
    */
   #scheduleLater(): void {
     if (this.#flushScheduled || this.#flushLater) return;
     this.#flushLater = true;
-    setImmediate(flushConnection, this);
+    setTimeout(flushConnection, ACK_DELAY_MS, this);
   }
 
   readonly #flushNow = (): void => this.flush();

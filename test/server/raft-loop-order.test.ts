@@ -1,0 +1,151 @@
+/**
+ * The order in which the raft loop (src/server/raft-loop.ts) answers, applies and sends: a
+ * follower answers an append before it applies what the append commits (the leader's clients
+ * wait for that answer); a leader applies newly committed entries before it tells its
+ * followers the commit index (its clients wait for the apply).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { type Entry, EntryType, type Message, MessageType, messageTypeName, newMessage } from '../../src/raft/index.ts';
+import { RaftLoop } from '../../src/server/raft-loop.ts';
+
+const TIMEOUT = { timeout: 20_000 };
+const dirs: string[] = [];
+const loops: RaftLoop[] = [];
+
+after(async () => {
+  for (const loop of loops) await loop.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A loop for member `id` of a new cluster of `peers` that records what it sends and applies. */
+async function openLoop(id: bigint, peers: bigint[]): Promise<{ loop: RaftLoop; events: string[]; sent: Message[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'etcd-ts-raft-loop-'));
+  dirs.push(dir);
+  const events: string[] = [];
+  const sent: Message[] = [];
+  const { loop } = await RaftLoop.open(
+    {
+      memberId: id,
+      memberIdFromMetadata: () => id,
+      walDir: join(dir, 'wal'),
+      snapDir: join(dir, 'snap'),
+      // No election or heartbeat during a test: the test plays the other member.
+      heartbeatMs: 60_000,
+      electionMs: 600_000,
+      walMetadata: new Uint8Array([1]),
+      bootstrapPeers: peers.map((p) => ({ id: p })),
+      appliedIndex: 0,
+    },
+    {
+      appended: () => {},
+      apply: (entries) => {
+        for (const e of entries) if (e.type === EntryType.Normal && e.data.length > 0) events.push(`apply ${e.index}`);
+      },
+      applySnapshot: async () => {},
+      readStates: () => {},
+      send: (messages) => {
+        for (const m of messages) {
+          sent.push(m);
+          events.push(`send ${messageTypeName(m.type)} index ${m.index} commit ${m.commit}`);
+        }
+      },
+      softState: () => {},
+      afterReady: () => {},
+    },
+  );
+  loops.push(loop);
+  return { loop, events, sent };
+}
+
+function entry(term: number, index: number): Entry {
+  return { term, index, type: EntryType.Normal, data: new Uint8Array([index]) };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+describe('RaftLoop order', () => {
+  test('a follower answers an append before it applies what the append commits', TIMEOUT, async () => {
+    const { loop, events } = await openLoop(2n, [1n, 2n]);
+    await loop.idle();
+    // Member 1 leads term 2: entry 3, then entry 4 with the commit index at 3.
+    const append = (index: number, commit: number) =>
+      newMessage({
+        type: MessageType.MsgApp,
+        from: 1n,
+        to: 2n,
+        term: 2,
+        index: index - 1,
+        logTerm: index - 1 <= 2 ? 1 : 2,
+        commit,
+        entries: [entry(2, index)],
+      });
+    loop.node.step(append(3, 2));
+    loop.schedule();
+    await until(() => events.includes('send MsgAppResp index 3 commit 0'), 'the answer to entry 3');
+    loop.node.step(append(4, 3));
+    loop.schedule();
+    await until(() => events.includes('apply 3'), 'entry 3 applied');
+    const answer = events.indexOf('send MsgAppResp index 4 commit 0');
+    assert.ok(answer >= 0, `entry 4 answered: ${events.join('; ')}`);
+    assert.ok(answer < events.indexOf('apply 3'), `answered before applying: ${events.join('; ')}`);
+  });
+
+  test('a leader applies a committed entry before telling its follower the commit index', TIMEOUT, async () => {
+    const { loop, events, sent } = await openLoop(1n, [1n, 2n]);
+    await loop.idle();
+    loop.node.campaign();
+    loop.schedule();
+    await until(() => sent.some((m) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote), 'a vote');
+    const vote = sent.find((m) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) as Message;
+    const grant = (m: Message) =>
+      newMessage({
+        type: m.type === MessageType.MsgPreVote ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp,
+        from: 2n,
+        to: 1n,
+        term: m.term,
+      });
+    loop.node.step(grant(vote));
+    loop.schedule();
+    if (vote.type === MessageType.MsgPreVote) {
+      await until(() => sent.some((m) => m.type === MessageType.MsgVote), 'the vote after the pre-vote');
+      loop.node.step(grant(sent.find((m) => m.type === MessageType.MsgVote) as Message));
+      loop.schedule();
+    }
+    await until(() => loop.isLeader(), 'leadership');
+    // Member 2 acknowledges everything it is sent, so that the leader's entries commit.
+    const ackAll = () => {
+      const last = sent.filter((m) => m.type === MessageType.MsgApp).at(-1) as Message;
+      const index = last.entries.at(-1)?.index ?? last.index;
+      loop.node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: last.term, index }));
+      loop.schedule();
+      return index;
+    };
+    await until(() => sent.some((m) => m.type === MessageType.MsgApp), 'the leader’s first append');
+    const emptyEntry = ackAll();
+    await until(() => sent.some((m) => m.type === MessageType.MsgApp && m.commit >= emptyEntry), 'its commit');
+    loop.node.propose(new Uint8Array([9]));
+    loop.schedule();
+    await until(
+      () => sent.some((m) => m.type === MessageType.MsgApp && m.entries.some((e) => e.data[0] === 9)),
+      'the proposal sent',
+    );
+    const proposed = ackAll();
+    await until(
+      () => events.some((e) => e.startsWith(`send MsgApp index ${proposed} commit ${proposed}`)),
+      'the notice',
+    );
+    const applied = events.indexOf(`apply ${proposed}`);
+    assert.ok(applied >= 0, `applied: ${events.join('; ')}`);
+    assert.ok(applied < events.indexOf(`send MsgApp index ${proposed} commit ${proposed}`), events.join('; '));
+  });
+});
