@@ -59,8 +59,11 @@ export interface RaftLoopOptions {
 export interface RaftLoopHandlers {
   /** Entries just made durable in this member's log (before they are committed). */
   appended(entries: readonly Entry[]): void;
-  /** Applies committed entries, synchronously and in order. */
-  apply(entries: readonly Entry[]): void;
+  /**
+   * Applies committed entries, synchronously and in order. Returns whether that answered a
+   * client of this member (a proposal made here).
+   */
+  apply(entries: readonly Entry[]): boolean;
   /** Installs a snapshot received from the leader. */
   applySnapshot(snapshot: Snapshot): Promise<void>;
   readStates(states: readonly ReadState[]): void;
@@ -209,14 +212,15 @@ export class RaftLoop {
         const durable = this.storage.lastIndex();
         while (applyNow < committed.length && committed[applyNow]!.index <= durable) applyNow++;
       }
-      // A Ready that only applies entries (on a leader, the commit index moved) lets their
-      // clients' responses go out before its messages.
-      const clientsFirst = applyNow > 0 && rd.entries.length === 0;
+      // A Ready that only applies entries (on a leader, the commit index moved) applies first;
+      // when that answered clients here, their responses go out before its messages.
+      const onlyApplies = applyNow > 0 && rd.entries.length === 0;
+      const clientsFirst = onlyApplies && this.handlers.apply(committed.slice(0, applyNow));
       if (rd.earlyMessages.length > 0) {
         if (clientsFirst) this.outbox.sendAfterResponses(rd.earlyMessages);
         else this.outbox.send(rd.earlyMessages);
       }
-      if (applyNow > 0) this.handlers.apply(committed.slice(0, applyNow));
+      if (applyNow > 0 && !onlyApplies) this.handlers.apply(committed.slice(0, applyNow));
       if (rd.snapshot !== undefined) {
         await this.snapshotter.save({
           index: rd.snapshot.metadata.index,

@@ -314,6 +314,8 @@ export class EtcdServer {
   private raft!: RaftLoop;
   private ids = new RequestIdGenerator(0n, Date.now());
   private readonly waiters = new Map<bigint, Waiter>();
+  /** Waiters settled so far (applyEntries tells whether it answered any). */
+  private settledCount = 0;
   private appliedIndex: number;
   private snapshotIndex: number;
   private term = 0;
@@ -999,6 +1001,7 @@ export class EtcdServer {
     const w = this.waiters.get(id);
     if (w === undefined) return;
     this.waiters.delete(id);
+    this.settledCount++;
     clearTimeout(w.timer);
     if (error !== undefined) w.reject(error);
     else w.resolve(result);
@@ -1007,7 +1010,9 @@ export class EtcdServer {
   // -------------------------------------------------------------------------------------------
   // Apply
 
-  private applyEntries(entries: readonly Entry[]): void {
+  /** Applies committed entries; returns whether that answered a proposal made on this member. */
+  private applyEntries(entries: readonly Entry[]): boolean {
+    const settledBefore = this.settledCount;
     let last = this.appliedIndex;
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue; // already in the backend before a restart
@@ -1019,10 +1024,12 @@ export class EtcdServer {
       last = e.index;
       if (e.term > this.term) this.term = e.term;
     }
-    if (last === this.appliedIndex) return;
-    this.appliedIndex = last;
-    // Same backend transaction as the data just applied: written synchronously after it.
-    putConsistentIndex(this.backend, this.appliedIndex, this.term);
+    if (last !== this.appliedIndex) {
+      this.appliedIndex = last;
+      // Same backend transaction as the data just applied: written synchronously after it.
+      putConsistentIndex(this.backend, this.appliedIndex, this.term);
+    }
+    return this.settledCount !== settledBefore;
   }
 
   /**

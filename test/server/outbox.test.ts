@@ -1,7 +1,7 @@
 /**
  * The raft loop's outbox (src/server/outbox.ts): messages of a Ready that only applies entries
- * wait for the next turn, commit notices (appends without entries) for the next append to
- * their follower or the notice delay, and nothing is sent after close.
+ * wait for the next turn, a commit notice (an append without entries) gives way to an append to
+ * its follower sent before then, and nothing is sent after close.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -32,9 +32,9 @@ function heartbeat(to: bigint, commit: number): Message {
 }
 
 /** An outbox that records what it sends, one array per call. */
-function recording(noticeDelayMs: number): { outbox: Outbox; sent: Message[][] } {
+function recording(): { outbox: Outbox; sent: Message[][] } {
   const sent: Message[][] = [];
-  return { outbox: new Outbox((messages) => sent.push([...messages]), noticeDelayMs), sent };
+  return { outbox: new Outbox((messages) => sent.push([...messages])), sent };
 }
 
 function describeSent(sent: Message[][]): string[][] {
@@ -45,7 +45,7 @@ function describeSent(sent: Message[][]): string[][] {
 
 describe('Outbox', () => {
   test('send goes out at once; sendAfterResponses waits for the next turn', TIMEOUT, async () => {
-    const { outbox, sent } = recording(60_000);
+    const { outbox, sent } = recording();
     outbox.send([heartbeat(2n, 5)]);
     assert.equal(sent.length, 1);
     outbox.sendAfterResponses([heartbeat(3n, 6)]);
@@ -60,7 +60,7 @@ describe('Outbox', () => {
   });
 
   test('what waits for the next turn goes before a later send (order per peer kept)', TIMEOUT, async () => {
-    const { outbox, sent } = recording(60_000);
+    const { outbox, sent } = recording();
     outbox.sendAfterResponses([heartbeat(2n, 5)]);
     outbox.send([heartbeat(2n, 6)]);
     assert.deepEqual(describeSent(sent), [
@@ -73,33 +73,20 @@ describe('Outbox', () => {
   });
 
   test('an append to a follower replaces the commit notice held for it, not for others', TIMEOUT, async () => {
-    const { outbox, sent } = recording(30);
-    outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10)]);
-    await nextTurn();
-    assert.equal(sent.length, 0, 'commit notices are held past the next turn');
+    const { outbox, sent } = recording();
+    outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10), heartbeat(2n, 10)]);
     outbox.send([append(2n, 10, 10, [entry(11)])]);
-    assert.deepEqual(describeSent(sent), [['MsgApp to 2 commit 10 entries 1']]);
-    await delay(100);
-    assert.deepEqual(describeSent(sent), [['MsgApp to 2 commit 10 entries 1'], ['MsgApp to 3 commit 10 entries 0']]);
-    outbox.close();
-  });
-
-  test('a newer commit notice replaces an older one held for the same follower', TIMEOUT, async () => {
-    const { outbox, sent } = recording(30);
-    outbox.sendAfterResponses([append(2n, 10, 10)]);
-    outbox.sendAfterResponses([append(2n, 11, 11)]);
-    // A heartbeat is not an append: the notice stays.
-    outbox.send([heartbeat(2n, 11)]);
-    await delay(100);
     assert.deepEqual(describeSent(sent), [
-      ['MsgHeartbeat to 2 commit 11 entries 0'],
-      ['MsgApp to 2 commit 11 entries 0'],
+      ['MsgApp to 3 commit 10 entries 0', 'MsgHeartbeat to 2 commit 10 entries 0'],
+      ['MsgApp to 2 commit 10 entries 1'],
     ]);
+    await nextTurn();
+    assert.equal(sent.length, 2, 'nothing is sent twice');
     outbox.close();
   });
 
   test('close drops what is held; nothing is sent after it', TIMEOUT, async () => {
-    const { outbox, sent } = recording(10);
+    const { outbox, sent } = recording();
     outbox.sendAfterResponses([append(2n, 10, 10), heartbeat(3n, 10)]);
     outbox.close();
     outbox.send([heartbeat(2n, 10)]);

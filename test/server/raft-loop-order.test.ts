@@ -42,8 +42,16 @@ async function openLoop(id: bigint, peers: bigint[]): Promise<{ loop: RaftLoop; 
     },
     {
       appended: () => {},
+      // A proposal with data stands for a client of this member: applying it answers one.
       apply: (entries) => {
-        for (const e of entries) if (e.type === EntryType.Normal && e.data.length > 0) events.push(`apply ${e.index}`);
+        let answered = false;
+        for (const e of entries) {
+          if (e.type === EntryType.Normal && e.data.length > 0) {
+            events.push(`apply ${e.index}`);
+            answered = true;
+          }
+        }
+        return answered;
       },
       applySnapshot: async () => {},
       readStates: () => {},
