@@ -1587,15 +1587,17 @@ describe('H2Connection: when output is written', () => {
     connection.destroy();
   });
 
-  test('a PING ACK alone is not written in the turn that read the PING', TIMEOUT, async () => {
+  test('a PING ACK alone is not written in the turn that read the PING', TIMEOUT, async (t) => {
     const { socket, connection } = await answering();
+    // The acknowledgement's delay is a timer: mocked, a slow turn cannot let it fire early.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     socket.emit('data', frame(PING, 0, 0, Buffer.alloc(8, 1)));
     await microtasks();
     assert.deepEqual(socket.takeWritten(), []);
     // Work the PING came with (a proposal's Ready) runs on the next turn, before the answer.
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(socket.takeWritten(), []);
-    await until(() => socket.written.length > 0, 'the PING ACK');
+    t.mock.timers.tick(1);
     const frames = socket.takeWritten();
     assert.deepEqual(
       frames.map((f) => [f.type, f.flags & ACK]),

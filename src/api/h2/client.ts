@@ -81,7 +81,7 @@ export class H2UploadConnection {
     out.header(6, FrameType.SETTINGS, 0, 0);
     out.u16(Setting.ENABLE_PUSH);
     out.u32(0);
-    this.#writeHeaderBlock(encodeHeaders(requestHeaders));
+    out.headerBlock(STREAM_ID, encodeHeaders(requestHeaders), this.#maxFrameBytes, false);
     this.#flush();
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#pump());
@@ -134,19 +134,6 @@ export class H2UploadConnection {
 
   // ---- output ----
 
-  #writeHeaderBlock(block: Buffer): void {
-    let pos = 0;
-    let type: number = FrameType.HEADERS;
-    do {
-      const size = Math.min(block.length - pos, this.#maxFrameBytes);
-      const last = pos + size === block.length;
-      this.#out.header(size, type, last ? Flag.END_HEADERS : 0, STREAM_ID);
-      this.#out.payload(block.subarray(pos, pos + size));
-      pos += size;
-      type = FrameType.CONTINUATION;
-    } while (pos < block.length);
-  }
-
   /** Frames as much pending DATA as both windows allow. */
   #sendPending(): void {
     const pending = this.#pending;
@@ -166,15 +153,7 @@ export class H2UploadConnection {
   }
 
   #flush(): void {
-    const chunks = this.#out.take();
-    if (chunks.length === 0 || this.#socket.destroyed) return;
-    if (chunks.length === 1) {
-      this.#socket.write(chunks[0] as Buffer);
-      return;
-    }
-    this.#socket.cork();
-    for (const chunk of chunks) this.#socket.write(chunk);
-    this.#socket.uncork();
+    this.#out.writeTo(this.#socket);
   }
 
   /** More window or a drained socket: send what waits, and tell a waiting writer. */

@@ -185,17 +185,7 @@ export class H2Connection {
   // ---- frames out (used by the streams) ----
 
   writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
-    // HEADERS, then CONTINUATIONs while the block is longer than a frame.
-    const out = this.#out;
-    let start = 0;
-    do {
-      const end = Math.min(block.length, start + this.maxFrameBytes);
-      const first = start === 0;
-      const flags = (first && endStream ? Flag.END_STREAM : 0) | (end === block.length ? Flag.END_HEADERS : 0);
-      out.header(end - start, first ? FrameType.HEADERS : FrameType.CONTINUATION, flags, streamId);
-      out.payload(block.subarray(start, end));
-      start = end;
-    } while (start < block.length);
+    this.#out.headerBlock(streamId, block, this.maxFrameBytes, endStream);
     this.#schedule();
   }
 
@@ -264,17 +254,7 @@ export class H2Connection {
   flush(): void {
     this.#flushScheduled = false;
     this.#flushLater = false;
-    const chunks = this.#out.take();
-    if (chunks.length === 0 || this.socket.destroyed) return;
-    const socket = this.socket;
-    if (chunks.length === 1) {
-      socket.write(chunks[0] as Buffer);
-    } else {
-      socket.cork();
-      for (const chunk of chunks) socket.write(chunk);
-      socket.uncork();
-    }
-    this.#checkDrain();
+    if (this.#out.writeTo(this.socket)) this.#checkDrain();
   }
 
   #checkDrain(): void {

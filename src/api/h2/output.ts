@@ -1,4 +1,5 @@
-import { FRAME_HEADER_BYTES } from './frames.ts';
+import type { Socket } from 'node:net';
+import { Flag, FRAME_HEADER_BYTES, FrameType } from './frames.ts';
 
 /** Payloads up to this size are copied behind their frame header; larger ones are written as they are. */
 export const COPY_MAX_BYTES = 4096;
@@ -61,6 +62,39 @@ export class FrameOutput {
     const chunk = asBuffer(bytes);
     this.#chunks.push(chunk);
     this.#sealedBytes += chunk.length;
+  }
+
+  /**
+   * A header block as a HEADERS frame and as many CONTINUATIONs as frames of `maxFrameBytes`
+   * need; END_STREAM on the HEADERS when `endStream`.
+   */
+  headerBlock(streamId: number, block: Buffer, maxFrameBytes: number, endStream: boolean): void {
+    let start = 0;
+    do {
+      const end = Math.min(block.length, start + maxFrameBytes);
+      const first = start === 0;
+      const flags = (first && endStream ? Flag.END_STREAM : 0) | (end === block.length ? Flag.END_HEADERS : 0);
+      this.header(end - start, first ? FrameType.HEADERS : FrameType.CONTINUATION, flags, streamId);
+      this.payload(block.subarray(start, end));
+      start = end;
+    } while (start < block.length);
+  }
+
+  /**
+   * Writes everything produced since the last write to `socket`, in one corked write. False
+   * when there was nothing to write or the socket is gone (what there was is dropped).
+   */
+  writeTo(socket: Socket): boolean {
+    const chunks = this.take();
+    if (chunks.length === 0 || socket.destroyed) return false;
+    if (chunks.length === 1) {
+      socket.write(chunks[0] as Buffer);
+      return true;
+    }
+    socket.cork();
+    for (const chunk of chunks) socket.write(chunk);
+    socket.uncork();
+    return true;
   }
 
   /** Everything written since the last take, in order; empty when nothing was. */
