@@ -5,13 +5,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import {
-  createServer as createHttp2Server,
-  type Http2Server,
-  type Http2Session,
-  type IncomingHttpHeaders,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { recordTlsPeer } from '../api/auth.ts';
@@ -28,8 +22,7 @@ import { type EtcdUrl, formatEtcdUrl, parseEtcdUrl } from '../server/config-valu
  * content-type is `application/grpc...` are gRPC calls; the rest are plain HTTP requests
  * answered by the same routes as HTTP/1.1 (e.g. `curl --http2-prior-knowledge /version`).
  *
- * HTTP/2 is our own `H2Connection` (src/api/h2), except on a server with stream hooks (the
- * peer port), whose transport uses node:http2's streams.
+ * HTTP/2 is our own `H2Connection` (src/api/h2), on the client and the peer ports alike.
  */
 
 /** A connection that has not sent enough bytes to be told apart within this time is dropped. */
@@ -37,8 +30,6 @@ export const PEEK_TIMEOUT_MS = 10_000;
 /** HTTP/2 flow-control windows: large enough for etcd's 1.5 MiB requests without round trips. */
 export const H2_STREAM_WINDOW_BYTES = 1024 * 1024;
 export const H2_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
-/** nghttp2's per-session memory budget (MB) before it refuses new streams. */
-export const H2_SESSION_MEMORY_MB = 64;
 
 export interface KeepaliveOptions {
   /** Server-to-client ping period (0 disables). */
@@ -71,7 +62,7 @@ export interface MultiplexServerOptions {
 }
 
 /** Takes an HTTP/2 stream (returns true) or leaves it to the gRPC and HTTP handlers. */
-export type StreamHook = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
+export type StreamHook = (stream: ServerStream, headers: IncomingHttpHeaders) => boolean;
 
 export interface BoundListener {
   /** The URL as bound: port 0 replaced by the port the system chose. */
@@ -100,16 +91,11 @@ function isGrpc(headers: IncomingHttpHeaders): boolean {
 
 /** The HTTP/2 and HTTP/1.1 servers behind any number of listening sockets. */
 export class MultiplexServer {
-  readonly #h2: Http2Server;
   readonly #h1: Http1Server;
   readonly #options: MultiplexServerOptions;
   readonly #sockets = new Set<Socket>();
-  readonly #sessions = new Set<Http2Session>();
-  /** Connections served by our own HTTP/2 (servers without stream hooks). */
   readonly #connections = new Set<H2Connection>();
-  /** False: HTTP/2 goes to node:http2 (the peer transport's stream hooks need its streams). */
-  readonly #ownH2: boolean;
-  /** Routes an HTTP/2 stream that no hook took: gRPC, HTTP routes, or 404. */
+  /** Routes an HTTP/2 stream: the stream hooks first, then gRPC, HTTP routes, or 404. */
   readonly #route: (stream: ServerStream, headers: IncomingHttpHeaders, socket: Socket | undefined) => void;
   /**
    * HTTP/1.1 connections and how many requests each has in flight. node:http tracks idle
@@ -123,31 +109,18 @@ export class MultiplexServer {
     this.#options = options;
     const grpc = options.grpc;
     const http = options.http;
-    this.#h2 = createHttp2Server({
-      settings: {
-        maxConcurrentStreams: options.maxConcurrentStreams,
-        initialWindowSize: H2_STREAM_WINDOW_BYTES,
-      },
-      maxSessionMemory: H2_SESSION_MEMORY_MB,
-    });
     const grpcHandler = grpc === null ? null : grpc.handleStream;
     const httpHandler = http === null ? null : http.handleHttp2;
     const hooks = options.streamHooks ?? [];
     // With client certificates required, a call's verified certificate can name its user.
     const certAuth = options.tls?.requestCert === true;
     this.#route = (stream, headers, socket) => {
+      for (const hook of hooks) if (hook(stream, headers)) return;
       if (certAuth && socket !== undefined) recordTlsPeer(headers, socket as TLSSocket);
       if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
       else if (httpHandler !== null) httpHandler(stream, headers);
       else answer404Http2(stream);
     };
-    this.#ownH2 = options.streamHooks === undefined;
-    this.#h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      for (const hook of hooks) if (hook(stream, headers)) return;
-      this.#route(stream, headers, stream.session?.socket as Socket | undefined);
-    });
-    this.#h2.on('session', (session: Http2Session) => this.#onSession(session));
-    this.#h2.on('sessionError', () => {});
     this.#h1 = createHttp1Server(http === null ? answer404Http1 : http.handleHttp1);
     this.#h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.#trackRequest(req.socket, res));
     this.#h1.on('clientError', (_err, socket: Socket) => {
@@ -165,23 +138,6 @@ export class MultiplexServer {
       this.#h1Requests.set(socket, left);
       if (left === 0 && this.#closing) socket.destroy();
     });
-  }
-
-  #onSession(session: Http2Session): void {
-    this.#sessions.add(session);
-    session.on('error', () => {});
-    session.once('close', () => this.#sessions.delete(session));
-    try {
-      session.setLocalWindowSize(H2_CONNECTION_WINDOW_BYTES);
-    } catch {
-      // The session is already gone.
-    }
-    this.#keepAlive(
-      () => session.destroyed,
-      (done) => session.ping((err) => done(err)),
-      () => session.destroy(),
-      (listener) => session.once('close', listener),
-    );
   }
 
   #onConnection(socket: Socket): void {
@@ -302,11 +258,8 @@ export class MultiplexServer {
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(seen);
-      if (h2 && this.#ownH2) {
+      if (h2) {
         this.#onConnection(socket);
-      } else if (h2) {
-        // The HTTP/2 session reads what is already buffered on the socket itself.
-        this.#h2.emit('connection', socket);
       } else {
         this.#h1Requests.set(socket, 0);
         socket.once('close', () => this.#h1Requests.delete(socket));
@@ -325,7 +278,6 @@ export class MultiplexServer {
     if (this.#closing) return;
     this.#closing = true;
     const listenersClosed = Promise.all([...this.#listeners].map((l) => l.close()));
-    for (const session of this.#sessions) session.close();
     for (const connection of this.#connections) connection.close();
     for (const [socket, inFlight] of this.#h1Requests) if (inFlight === 0) socket.destroy();
     const drained = new Promise<void>((ok) => {
@@ -341,7 +293,6 @@ export class MultiplexServer {
     });
     await Promise.race([drained, grace]);
     if (timer !== null) clearTimeout(timer);
-    for (const session of this.#sessions) session.destroy();
     for (const connection of this.#connections) connection.destroy();
     for (const socket of this.#sockets) socket.destroy();
     await listenersClosed;

@@ -13,8 +13,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import type { ServerHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
+import { readChunks, type ServerStream } from '../api/h2/index.ts';
 import { decodeMessage, encodeMessage, type Message, MessageType } from '../raft/index.ts';
 import { VERSION } from '../version.ts';
 import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, writeFrameHeader } from './framing.ts';
@@ -291,10 +291,12 @@ class SnapshotStreamParser {
  * removed on any failure. Throws SnapshotReceiveError.
  */
 export async function receiveSnapshotStream(
-  stream: ServerHttp2Stream,
+  stream: ServerStream,
   opts: SnapshotReceiveOptions,
 ): Promise<SnapshotReceived> {
   const tmpPath = join(opts.dir, `.${formatId(opts.from)}-${randomBytes(6).toString('hex')}.snap.db.part`);
+  // Paused before the first await: what arrives meanwhile waits on the stream.
+  const chunks = readChunks(stream);
   let fh: FileHandle | null = null;
   let done = false;
   try {
@@ -305,10 +307,10 @@ export async function receiveSnapshotStream(
     }
     const parser = new SnapshotStreamParser(opts);
     // The stream stays open when reading stops early: the error is answered on it.
-    for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
+    for await (const chunk of chunks) {
       if (opts.signal.aborted) throw new SnapshotReceiveError(503, 'transport closed');
       try {
-        parser.decoder.push(chunk as Buffer);
+        parser.decoder.push(chunk);
       } catch (err) {
         if (err instanceof SnapshotReceiveError) throw err;
         throw new SnapshotReceiveError(400, (err as Error).message, { cause: err });
@@ -354,7 +356,7 @@ function checkSnapshotMessage(body: Uint8Array, opts: SnapshotReceiveOptions): M
 }
 
 /** Answers a snapshot stream (nothing if the stream is gone). */
-export function answerSnapshot(stream: ServerHttp2Stream, status: number, text: string): void {
+export function answerSnapshot(stream: ServerStream, status: number, text: string): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond({ ':status': status, 'content-type': 'text/plain; charset=utf-8' });
   stream.end(status === STATUS_SNAPSHOT_OK ? undefined : `${text}\n`);

@@ -2,7 +2,8 @@
 // over HTTP/2 on the peer URLs. README.md has the contract and the wire format.
 
 import { rm } from 'node:fs/promises';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { ServerStream } from '../api/h2/index.ts';
 import { decodeMessage, encodeMessage, type Message, MessageType, messageTypeName } from '../raft/index.ts';
 import { ErrInvalidOptions, ErrPeerExists, ErrPeerNotFound, ErrProtocol, ErrTransportClosed } from './errors.ts';
 import { FRAME_BODY_BYTES_LIMIT, FrameDecoder } from './framing.ts';
@@ -95,7 +96,7 @@ export interface TransportOptions {
  * Takes an HTTP/2 stream of the peer listener if its path is the transport's (`/raft/...`):
  * returns true when it took it, false to let the listener route it elsewhere.
  */
-export type PeerStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
+export type PeerStreamHandler = (stream: ServerStream, headers: IncomingHttpHeaders) => boolean;
 
 interface Peer {
   readonly sender: PeerSender;
@@ -143,7 +144,7 @@ export class Transport {
   /** Members removed from the cluster: their streams are answered 410 Gone. */
   readonly #removed = new Set<bigint>();
   /** The accepted message stream from each peer (a newer one replaces it). */
-  readonly #inbound = new Map<bigint, ServerHttp2Stream>();
+  readonly #inbound = new Map<bigint, ServerStream>();
   readonly #inboundSnapshots = new Set<Promise<void>>();
   readonly #outboundSnapshots = new Map<bigint, OutboundSnapshot>();
   readonly #closeController = new AbortController();
@@ -462,7 +463,7 @@ export class Transport {
    * Checks the headers of an incoming stream as etcd's rafthttp handlers do. Returns the
    * sender, or null after answering the refusal.
    */
-  #admit(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): bigint | null {
+  #admit(stream: ServerStream, headers: IncomingHttpHeaders): bigint | null {
     if (headers[':method'] !== 'POST') {
       reject(stream, REJECT.methodNotAllowed, this.clusterId);
       return null;
@@ -518,7 +519,7 @@ export class Transport {
     return from;
   }
 
-  #acceptMessageStream(stream: ServerHttp2Stream, from: bigint): void {
+  #acceptMessageStream(stream: ServerStream, from: bigint): void {
     const previous = this.#inbound.get(from);
     if (previous !== undefined) {
       this.#logger.info({ 'remote-peer-id': formatId(from) }, 'closed an existing stream from remote peer');
@@ -577,7 +578,7 @@ export class Transport {
     }
   }
 
-  #acceptSnapshot(stream: ServerHttp2Stream, from: bigint): void {
+  #acceptSnapshot(stream: ServerStream, from: bigint): void {
     if (this.#inboundSnapshots.size >= this.#maxInboundSnapshots) {
       reject(stream, REJECT.tooManySnapshots, this.clusterId);
       return;
@@ -619,7 +620,7 @@ export class Transport {
 }
 
 /** Answers a refused stream with etcd's status and text. */
-function reject(stream: ServerHttp2Stream, answer: { status: number; text: string }, clusterId: bigint): void {
+function reject(stream: ServerStream, answer: { status: number; text: string }, clusterId: bigint): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond({
     ':status': answer.status,

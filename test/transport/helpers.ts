@@ -1,15 +1,7 @@
 /** Peer listeners, members and certificates for the transport tests (all on 127.0.0.1). */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import {
-  createSecureServer,
-  createServer,
-  type Http2SecureServer,
-  type Http2Server,
-  type Http2Session,
-  type IncomingHttpHeaders,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import {
   type AddressInfo,
   createServer as createNetServer,
@@ -19,8 +11,10 @@ import {
 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { H2Connection, type H2Stream } from '../../src/api/h2/index.ts';
 import { EMPTY_BYTES, EntryType, type Message, MessageType, newMessage } from '../../src/raft/index.ts';
 import {
   type PeerStreamHandler,
@@ -43,55 +37,48 @@ export interface ServerTls {
   readonly clientCertAuth: boolean;
 }
 
-/** An HTTP/2 peer listener whose streams go to a handler that can be swapped (a member restarting). */
+/**
+ * A peer listener on our own HTTP/2 (as the embed's peer port), whose streams go to a handler
+ * that can be swapped (a member restarting).
+ */
 export class PeerServer {
-  readonly server: Http2Server | Http2SecureServer;
+  readonly server: NetServer;
   readonly url: string;
   readonly port: number;
-  readonly #sessions = new Set<Http2Session>();
+  readonly #connections = new Set<H2Connection>();
   handler: PeerStreamHandler | null = null;
   /** Paths of the streams no handler took. */
   readonly unhandled: string[] = [];
 
-  private constructor(server: Http2Server | Http2SecureServer, url: string, port: number) {
+  private constructor(server: NetServer, url: string, port: number) {
     this.server = server;
     this.url = url;
     this.port = port;
-    server.on('session', (session: Http2Session) => {
-      this.#sessions.add(session);
-      session.on('error', () => {});
-      session.once('close', () => this.#sessions.delete(session));
-      try {
-        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-      } catch {
-        // Already gone.
-      }
-    });
-    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      stream.on('error', () => {});
-      if (this.handler?.(stream, headers) === true) return;
-      this.unhandled.push(String(headers[':path']));
-      stream.respond({ ':status': 404 });
-      stream.end('404 page not found\n');
-    });
   }
 
   static async start(options: { port?: number; tls?: ServerTls } = {}): Promise<PeerServer> {
-    const settings = { initialWindowSize: STREAM_WINDOW_BYTES };
     const tls = options.tls;
+    let peer: PeerServer | null = null;
+    const accept = (socket: Socket): void => {
+      socket.on('error', () => {});
+      if (peer === null) socket.destroy();
+      else peer.#accept(socket);
+    };
     const server =
       tls === undefined
-        ? createServer({ settings, maxSessionMemory: 64 })
-        : createSecureServer({
-            settings,
-            maxSessionMemory: 64,
-            cert: tls.cert,
-            key: tls.key,
-            ca: tls.ca,
-            requestCert: tls.clientCertAuth,
-            rejectUnauthorized: tls.clientCertAuth,
-          });
-    server.on('sessionError', () => {});
+        ? createNetServer(accept)
+        : createTlsServer(
+            {
+              cert: tls.cert,
+              key: tls.key,
+              ca: tls.ca,
+              requestCert: tls.clientCertAuth,
+              rejectUnauthorized: tls.clientCertAuth,
+              ALPNProtocols: ['h2'],
+            },
+            accept,
+          );
+    server.on('tlsClientError', () => {});
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, '127.0.0.1', () => {
@@ -100,18 +87,35 @@ export class PeerServer {
         else reject(new Error('no port'));
       });
     });
-    return new PeerServer(server, `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port);
+    peer = new PeerServer(server, `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, port);
+    return peer;
+  }
+
+  #accept(socket: Socket): void {
+    const connection = new H2Connection(socket, {
+      maxConcurrentStreams: 100,
+      streamWindowBytes: STREAM_WINDOW_BYTES,
+      connectionWindowBytes: CONNECTION_WINDOW_BYTES,
+      onStream: (stream: H2Stream, headers: IncomingHttpHeaders) => {
+        if (this.handler?.(stream, headers) === true) return;
+        this.unhandled.push(String(headers[':path']));
+        stream.respond({ ':status': 404 });
+        stream.end('404 page not found\n');
+      },
+    });
+    this.#connections.add(connection);
+    connection.onClose(() => this.#connections.delete(connection));
   }
 
   /** Sends GOAWAY on every connection, as a member shutting down gracefully does; keeps listening. */
   goAway(): void {
-    for (const session of this.#sessions) session.close();
+    for (const connection of this.#connections) connection.close();
   }
 
   /** Stops listening and drops every connection at once (a member crashing). */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const session of this.#sessions) session.destroy();
+    for (const connection of this.#connections) connection.destroy();
     await closed;
   }
 }

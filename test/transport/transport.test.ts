@@ -144,7 +144,7 @@ describe('transport: bounds and failures', () => {
   it('a stalled receiver: the queue bound holds, memory stays bounded, the peer is reported unreachable', async () => {
     // A listener that accepts the stream and never reads it: HTTP/2 flow control stops the sender.
     const stalled = await PeerServer.start();
-    const held: import('node:http2').ServerHttp2Stream[] = [];
+    const held: import('../../src/api/h2/index.ts').ServerStream[] = [];
     stalled.handler = (stream) => {
       stream.respond({ ':status': 200 });
       stream.pause();

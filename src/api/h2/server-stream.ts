@@ -37,3 +37,73 @@ export interface ServerStream {
   // biome-ignore lint/suspicious/noExplicitAny: as above.
   removeListener(event: string, listener: (...args: any[]) => void): unknown;
 }
+
+/**
+ * The body of `stream`, chunk by chunk, for a consumer that awaits between chunks: the stream
+ * is paused from the call on (nothing received before the first `next()` is lost) and resumed
+ * only while the consumer waits for the next chunk. Ends with the stream's 'end'; throws if
+ * it closes or fails before that. The stream stays open when the consumer stops early, so an
+ * answer can still be written on it.
+ */
+export function readChunks(stream: ServerStream): AsyncGenerator<Buffer> {
+  stream.pause();
+  return chunksOf(stream);
+}
+
+async function* chunksOf(stream: ServerStream): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const onData = (chunk: Buffer): void => {
+    queue.push(chunk);
+    stream.pause();
+    notify();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    notify();
+  };
+  const onClose = (): void => {
+    if (!ended) failure ??= new Error(`stream closed before its end (RST_STREAM code ${rstCodeOf(stream)})`);
+    notify();
+  };
+  const onError = (err: Error): void => {
+    failure ??= err;
+    notify();
+  };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('close', onClose);
+  stream.on('error', onError);
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        yield chunk;
+        continue;
+      }
+      if (failure !== null) throw failure;
+      if (ended) return;
+      const woken = new Promise<void>((ok) => {
+        wake = ok;
+      });
+      stream.resume();
+      await woken;
+    }
+  } finally {
+    stream.removeListener('data', onData);
+    stream.removeListener('end', onEnd);
+    stream.removeListener('close', onClose);
+    stream.removeListener('error', onError);
+  }
+}
+
+function rstCodeOf(stream: ServerStream): number {
+  return (stream as { rstCode?: number }).rstCode ?? 0;
+}
