@@ -270,14 +270,15 @@ export class RaftLoop {
   }
 
   /**
-   * Writes a small Ready's entries on this thread when nothing could run during the write: no
-   * message waits to go out before it (a leader's appends to its followers do), and so few
-   * entries that few clients can be waiting (under load, batches are larger and the write goes
-   * to the thread pool while the next batch is received). A lone client's put then costs one
-   * blocking write instead of a trip through the thread pool and back.
+   * Writes a small Ready's entries on this thread: so few entries that few clients can be
+   * waiting (under load, batches are larger and the write goes to the thread pool while the
+   * next batch is received). A lone client's put then costs one blocking write instead of a trip
+   * through the thread pool and back. A leader's appends to its followers are already on their
+   * sockets (sent before the write, see processReady), so the followers write in parallel; the
+   * leader needs its own write done before it counts itself anyway.
    */
   private saveNow(rd: Ready): boolean {
-    if (rd.earlyMessages.length > 0 || rd.entries.length > SAVE_NOW_MAX_ENTRIES) return false;
+    if (rd.entries.length > SAVE_NOW_MAX_ENTRIES) return false;
     return this.wal.saveNow(rd.hardState ?? null, rd.entries, SAVE_NOW_MAX_BYTES);
   }
 

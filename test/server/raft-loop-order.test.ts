@@ -2,7 +2,8 @@
  * The order in which the raft loop (src/server/raft-loop.ts) answers, applies and sends: a
  * follower answers an append before it applies what the append commits (the leader's clients
  * wait for that answer); a leader applies newly committed entries before it tells its
- * followers the commit index (its clients wait for the apply).
+ * followers the commit index (its clients wait for the apply); a leader sends a small append
+ * to its followers, then writes it on its own thread (no turn of the loop in between).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,11 +23,16 @@ after(async () => {
 });
 
 /** A loop for member `id` of a new cluster of `peers` that records what it sends and applies. */
-async function openLoop(id: bigint, peers: bigint[]): Promise<{ loop: RaftLoop; events: string[]; sent: Message[] }> {
+async function openLoop(
+  id: bigint,
+  peers: bigint[],
+): Promise<{ loop: RaftLoop; events: string[]; sent: Message[]; marks: Array<(m: Message) => void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'etcd-ts-raft-loop-'));
   dirs.push(dir);
   const events: string[] = [];
   const sent: Message[] = [];
+  /** Called for every message sent (a test's probe). */
+  const marks: Array<(m: Message) => void> = [];
   const { loop } = await RaftLoop.open(
     {
       memberId: id,
@@ -41,7 +47,9 @@ async function openLoop(id: bigint, peers: bigint[]): Promise<{ loop: RaftLoop; 
       appliedIndex: 0,
     },
     {
-      appended: () => {},
+      appended: (entries) => {
+        for (const e of entries) events.push(`appended ${e.index}`);
+      },
       // A proposal with data stands for a client of this member: applying it answers one.
       apply: (entries) => {
         let answered = false;
@@ -59,6 +67,7 @@ async function openLoop(id: bigint, peers: bigint[]): Promise<{ loop: RaftLoop; 
         for (const m of messages) {
           sent.push(m);
           events.push(`send ${messageTypeName(m.type)} index ${m.index} commit ${m.commit}`);
+          for (const mark of marks) mark(m);
         }
       },
       softState: () => {},
@@ -66,7 +75,7 @@ async function openLoop(id: bigint, peers: bigint[]): Promise<{ loop: RaftLoop; 
     },
   );
   loops.push(loop);
-  return { loop, events, sent };
+  return { loop, events, sent, marks };
 }
 
 function entry(term: number, index: number): Entry {
@@ -79,6 +88,33 @@ async function until(check: () => boolean, what: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
+}
+
+/** Makes member 1 of a new cluster of two the leader, member 2 granting its votes. */
+async function electLeader(): Promise<Awaited<ReturnType<typeof openLoop>>> {
+  const opened = await openLoop(1n, [1n, 2n]);
+  const { loop, sent } = opened;
+  await loop.idle();
+  loop.node.campaign();
+  loop.schedule();
+  await until(() => sent.some((m) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote), 'a vote');
+  const vote = sent.find((m) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) as Message;
+  const grant = (m: Message) =>
+    newMessage({
+      type: m.type === MessageType.MsgPreVote ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp,
+      from: 2n,
+      to: 1n,
+      term: m.term,
+    });
+  loop.node.step(grant(vote));
+  loop.schedule();
+  if (vote.type === MessageType.MsgPreVote) {
+    await until(() => sent.some((m) => m.type === MessageType.MsgVote), 'the vote after the pre-vote');
+    loop.node.step(grant(sent.find((m) => m.type === MessageType.MsgVote) as Message));
+    loop.schedule();
+  }
+  await until(() => loop.isLeader(), 'leadership');
+  return opened;
 }
 
 describe('RaftLoop order', () => {
@@ -109,27 +145,7 @@ describe('RaftLoop order', () => {
   });
 
   test('a leader applies a committed entry before telling its follower the commit index', TIMEOUT, async () => {
-    const { loop, events, sent } = await openLoop(1n, [1n, 2n]);
-    await loop.idle();
-    loop.node.campaign();
-    loop.schedule();
-    await until(() => sent.some((m) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote), 'a vote');
-    const vote = sent.find((m) => m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) as Message;
-    const grant = (m: Message) =>
-      newMessage({
-        type: m.type === MessageType.MsgPreVote ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp,
-        from: 2n,
-        to: 1n,
-        term: m.term,
-      });
-    loop.node.step(grant(vote));
-    loop.schedule();
-    if (vote.type === MessageType.MsgPreVote) {
-      await until(() => sent.some((m) => m.type === MessageType.MsgVote), 'the vote after the pre-vote');
-      loop.node.step(grant(sent.find((m) => m.type === MessageType.MsgVote) as Message));
-      loop.schedule();
-    }
-    await until(() => loop.isLeader(), 'leadership');
+    const { loop, events, sent } = await electLeader();
     // Member 2 acknowledges everything it is sent, so that the leader's entries commit.
     const ackAll = () => {
       const last = sent.filter((m) => m.type === MessageType.MsgApp).at(-1) as Message;
@@ -155,5 +171,35 @@ describe('RaftLoop order', () => {
     const applied = events.indexOf(`apply ${proposed}`);
     assert.ok(applied >= 0, `applied: ${events.join('; ')}`);
     assert.ok(applied < events.indexOf(`send MsgApp index ${proposed} commit ${proposed}`), events.join('; '));
+  });
+
+  test('a leader writes a small append on its own thread, after sending it', TIMEOUT, async () => {
+    const { loop, events, sent, marks } = await electLeader();
+    await until(() => sent.some((m) => m.type === MessageType.MsgApp), 'the leader’s first append');
+    // Member 2 takes the leader's first entry: the leader then replicates to it without probing.
+    const first = sent.find((m) => m.type === MessageType.MsgApp) as Message;
+    const firstIndex = first.entries.at(-1)?.index ?? first.index;
+    loop.node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: first.term, index: firstIndex }));
+    loop.schedule();
+    await until(() => sent.some((m) => m.type === MessageType.MsgApp && m.commit >= firstIndex), 'its commit');
+    // A microtask queued when the append leaves runs at the first await after it: with the
+    // write on this thread, the entry is appended before that.
+    let markedAt = -1;
+    marks.push((m) => {
+      if (m.type === MessageType.MsgApp && m.entries.some((e) => e.data[0] === 7)) {
+        queueMicrotask(() => {
+          markedAt = events.length;
+          events.push('microtask');
+        });
+      }
+    });
+    loop.node.propose(new Uint8Array([7]));
+    loop.schedule();
+    await until(() => markedAt >= 0, 'the append sent');
+    const index = (sent.find((m) => m.entries.some((e) => e.data[0] === 7)) as Message).entries[0]!.index;
+    const appended = events.indexOf(`appended ${index}`);
+    assert.ok(appended >= 0 && appended < markedAt, events.join('; '));
+    const sentAt = events.findIndex((e) => e.startsWith(`send MsgApp index ${index - 1} `));
+    assert.ok(sentAt >= 0 && sentAt < appended, `sent before the write: ${events.join('; ')}`);
   });
 });
