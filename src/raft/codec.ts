@@ -40,6 +40,12 @@ const WIRE_FIXED32 = 5;
 const TWO_POW_32 = 0x1_0000_0000;
 const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+/** A uint64 varint above 2^53 is handled as its low 49 bits (7 groups of 7) and the rest. */
+const LOW_GROUPS = 7;
+const LOW_BITS_BIG = 49n;
+const LOW_MASK_BIG = (1n << LOW_BITS_BIG) - 1n;
+/** The largest value above the low 49 bits of a uint64: 15 bits. */
+const MAX_HIGH = 2 ** 15 - 1;
 
 // ---------------------------------------------------------------------------------------------
 // Sizes
@@ -57,13 +63,8 @@ function varintSize(v: number): number {
 
 function bigVarintSize(v: bigint): number {
   if (v <= MAX_SAFE_BIG) return varintSize(Number(v));
-  let n = 1;
-  let x = v >> 7n;
-  while (x > 0n) {
-    n++;
-    x >>= 7n;
-  }
-  return n;
+  // Above 2^53 the low 49 bits take 7 bytes, all with the continuation bit.
+  return LOW_GROUPS + varintSize(Number(v >> LOW_BITS_BIG));
 }
 
 function bytesFieldSize(b: Uint8Array): number {
@@ -123,12 +124,14 @@ function writeVarint(buf: Uint8Array, pos: number, v: number): number {
 
 function writeBigVarint(buf: Uint8Array, pos: number, v: bigint): number {
   if (v <= MAX_SAFE_BIG) return writeVarint(buf, pos, Number(v));
-  while (v >= 0x80n) {
-    buf[pos++] = Number(v & 0x7fn) | 0x80;
-    v >>= 7n;
+  // Two BigInt operations, the rest on numbers: member ids are random 64-bit values, sent in
+  // every message.
+  let low = Number(v & LOW_MASK_BIG);
+  for (let i = 0; i < LOW_GROUPS; i++) {
+    buf[pos++] = (low % 0x80) | 0x80;
+    low = Math.floor(low / 0x80);
   }
-  buf[pos++] = Number(v);
-  return pos;
+  return writeVarint(buf, pos, Number(v >> LOW_BITS_BIG));
 }
 
 function writeBytesField(buf: Uint8Array, pos: number, tag: number, b: Uint8Array): number {
@@ -255,14 +258,21 @@ class Reader {
       }
       return BigInt(result);
     }
-    let result = 0n;
-    let shift = 0n;
-    for (let i = start; i < this.pos; i++) {
-      result |= BigInt(buf[i]! & 0x7f) << shift;
-      shift += 7n;
+    // The low 49 bits (7 groups) and what is above them, as numbers; one BigInt at the end.
+    let low = 0;
+    let mul = 1;
+    for (let i = start; i < start + LOW_GROUPS; i++) {
+      low += (buf[i]! & 0x7f) * mul;
+      mul *= 0x80;
     }
-    if (result > MAX_UINT64) this.fail('integer larger than 2^64-1');
-    return result;
+    let high = 0;
+    mul = 1;
+    for (let i = start + LOW_GROUPS; i < this.pos; i++) {
+      high += (buf[i]! & 0x7f) * mul;
+      mul *= 0x80;
+    }
+    if (high > MAX_HIGH) this.fail('integer larger than 2^64-1');
+    return (BigInt(high) << LOW_BITS_BIG) | BigInt(low);
   }
 
   bool(): boolean {

@@ -190,6 +190,8 @@ export class ProgressTracker {
   progress = new Map<bigint, Progress>();
   /** Votes received in the current election (true = granted). */
   readonly votes = new Map<bigint, boolean>();
+  /** committed()'s working array. */
+  private readonly matchScratch: number[] = [];
 
   constructor(readonly maxInflight: number) {}
 
@@ -211,9 +213,20 @@ export class ProgressTracker {
   committed(): number {
     const n = this.voters.size;
     if (n === 0) return 0;
-    const matches: number[] = [];
-    for (const id of this.voters) matches.push(this.progress.get(id)?.match ?? 0);
-    matches.sort((a, b) => b - a);
+    // Sorted largest first by insertion (a handful of voters), into an array kept for the next
+    // call: the leader asks on every acknowledgement.
+    const matches = this.matchScratch;
+    matches.length = 0;
+    for (const id of this.voters) {
+      const match = this.progress.get(id)?.match ?? 0;
+      let i = matches.length;
+      matches.push(match);
+      while (i > 0 && matches[i - 1]! < match) {
+        matches[i] = matches[i - 1]!;
+        i--;
+      }
+      matches[i] = match;
+    }
     return matches[this.quorum() - 1]!;
   }
 

@@ -163,6 +163,35 @@ test('entries, snapshots, conf states and conf changes round-trip exactly', () =
   );
 });
 
+test('member ids at the edges of the number paths round-trip with the bytes protobuf gives them', () => {
+  const edges = [
+    2n ** 49n - 1n,
+    2n ** 53n - 1n,
+    2n ** 53n,
+    2n ** 53n + 1n,
+    2n ** 56n,
+    2n ** 63n,
+    0x8000_0000_0000_0001n,
+    0xffff_ffff_ffff_fffen,
+    0xffff_ffff_ffff_ffffn,
+  ];
+  for (const to of edges) {
+    const m = newMessage({ type: MessageType.MsgHeartbeat, to, from: to - 1n, term: 1 });
+    const encoded = encodeMessage(m);
+    // The field's varint, written out by hand: 7 bits at a time, low first.
+    const groups: number[] = [];
+    for (let v = to; ; v >>= 7n) {
+      if (v < 0x80n) {
+        groups.push(Number(v));
+        break;
+      }
+      groups.push(Number(v & 0x7fn) | 0x80);
+    }
+    assert.equal(hex(encoded).slice(4, 6 + 2 * groups.length), `10${hex(new Uint8Array(groups))}`);
+    assert.deepEqual(decodeMessage(encoded), m);
+  }
+});
+
 test('decoding accepts packed ids and skips unknown fields', () => {
   // ConfState with voters packed (field 1, wire type 2): [1, 300], learners unpacked: 5,
   // then an unknown field 15 (varint) and an unknown field 14 (bytes).
@@ -201,6 +230,7 @@ test('malformed bytes throw ErrDecode', () => {
     ['080118', 'truncated varint'],
     ['0801' + '20' + 'ffffffffffffffff7f', 'larger than 2^53-1'], // term 2^63-1
     ['0801' + '10' + 'ffffffffffffffffff7f', 'larger than 2^64-1'], // to: 2^70-ish
+    ['0801' + '10' + 'ffffffffffffffffff02', 'larger than 2^64-1'], // to: 2^64 + ... (10th byte 2)
     ['0801' + '3a05' + '0800', 'runs past the end'],
     ['0801' + '5002', 'bool out of range'],
     ['0801' + '2205' + '6869', 'wire type'], // term sent as bytes
