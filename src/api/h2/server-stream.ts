@@ -2,9 +2,9 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 
 /**
  * What the gRPC calls and the HTTP routes use of a server-side HTTP/2 stream. Our own
- * `H2Stream` has it, and so has node:http2's `ServerHttp2Stream` (the tests' servers and the
- * peer port use node:http2): the same names, arguments and events ('data', 'end', 'close',
- * 'error', 'wantTrailers', 'drain').
+ * `H2Stream` has it, and so has node:http2's `ServerHttp2Stream` (some tests' servers use
+ * node:http2): the same names, arguments and events ('data', 'end', 'close', 'error',
+ * 'wantTrailers', 'drain').
  */
 export interface ServerStream {
   readonly destroyed: boolean;
