@@ -96,7 +96,7 @@ export class MultiplexServer {
   readonly #sockets = new Set<Socket>();
   readonly #connections = new Set<H2Connection>();
   /** Routes an HTTP/2 stream: the stream hooks first, then gRPC, HTTP routes, or 404. */
-  readonly #route: (stream: ServerStream, headers: IncomingHttpHeaders, socket: Socket | undefined) => void;
+  readonly #route: (stream: ServerStream, headers: IncomingHttpHeaders, socket: Socket) => void;
   /**
    * HTTP/1.1 connections and how many requests each has in flight. node:http tracks idle
    * connections only for servers that listen themselves, and ours are handed sockets.
@@ -116,7 +116,7 @@ export class MultiplexServer {
     const certAuth = options.tls?.requestCert === true;
     this.#route = (stream, headers, socket) => {
       for (const hook of hooks) if (hook(stream, headers)) return;
-      if (certAuth && socket !== undefined) recordTlsPeer(headers, socket as TLSSocket);
+      if (certAuth) recordTlsPeer(headers, socket as TLSSocket);
       if (grpcHandler !== null && isGrpc(headers)) grpcHandler(stream, headers);
       else if (httpHandler !== null) httpHandler(stream, headers);
       else answer404Http2(stream);
@@ -150,37 +150,26 @@ export class MultiplexServer {
     this.#connections.add(connection);
     connection.onClose(() => this.#connections.delete(connection));
     if (this.#closing) connection.close();
-    this.#keepAlive(
-      () => connection.closed,
-      (done) => {
-        if (!connection.ping(done)) done(new Error('h2: ping not sent'));
-      },
-      () => connection.destroy(),
-      (listener) => connection.onClose(listener),
-    );
+    this.#keepAlive(connection);
   }
 
   /** Server-to-client pings every interval; an answer later than the timeout drops the connection. */
-  #keepAlive(
-    gone: () => boolean,
-    ping: (done: (err: Error | null) => void) => void,
-    destroy: () => void,
-    onClose: (listener: () => void) => void,
-  ): void {
+  #keepAlive(connection: H2Connection): void {
     const { intervalMs, timeoutMs } = this.#options.keepalive;
     if (intervalMs > 0) {
       let deadline: NodeJS.Timeout | null = null;
       const timer = setInterval(() => {
-        if (gone() || deadline !== null) return;
-        if (timeoutMs > 0) deadline = setTimeout(destroy, timeoutMs).unref();
-        ping((err) => {
+        if (connection.closed || deadline !== null) return;
+        if (timeoutMs > 0) deadline = setTimeout(() => connection.destroy(), timeoutMs).unref();
+        // A ping that cannot be sent (too many in flight) is left to the deadline.
+        connection.ping((err) => {
           if (err === null && deadline !== null) {
             clearTimeout(deadline);
             deadline = null;
           }
         });
       }, intervalMs).unref();
-      onClose(() => {
+      connection.onClose(() => {
         clearInterval(timer);
         if (deadline !== null) clearTimeout(deadline);
       });

@@ -71,6 +71,17 @@ function bytesFieldSize(b: Uint8Array): number {
   return b.byteLength === 0 ? 0 : 1 + varintSize(b.byteLength) + b.byteLength;
 }
 
+/** The value of the 7-bit varint groups in buf[from, to), low group first (at most 7 groups: exact). */
+function groupsValue(buf: Uint8Array, from: number, to: number): number {
+  let value = 0;
+  let mul = 1;
+  for (let i = from; i < to; i++) {
+    value += (buf[i]! & 0x7f) * mul;
+    mul *= 0x80;
+  }
+  return value;
+}
+
 function checkNumber(v: number, field: string): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new ErrInvalidMessage(`${field} must be a non-negative safe integer`);
 }
@@ -249,28 +260,11 @@ class Reader {
       if (b < 0x80) break;
       if (n === 10) this.fail('varint longer than 10 bytes');
     }
-    if (n <= 7) {
-      let result = 0;
-      let mul = 1;
-      for (let i = start; i < this.pos; i++) {
-        result += (buf[i]! & 0x7f) * mul;
-        mul *= 0x80;
-      }
-      return BigInt(result);
-    }
-    // The low 49 bits (7 groups) and what is above them, as numbers; one BigInt at the end.
-    let low = 0;
-    let mul = 1;
-    for (let i = start; i < start + LOW_GROUPS; i++) {
-      low += (buf[i]! & 0x7f) * mul;
-      mul *= 0x80;
-    }
-    let high = 0;
-    mul = 1;
-    for (let i = start + LOW_GROUPS; i < this.pos; i++) {
-      high += (buf[i]! & 0x7f) * mul;
-      mul *= 0x80;
-    }
+    // The low 49 bits (7 groups) and what is above them, as numbers; BigInts only at the end.
+    const lowEnd = Math.min(this.pos, start + LOW_GROUPS);
+    const low = groupsValue(buf, start, lowEnd);
+    if (lowEnd === this.pos) return BigInt(low);
+    const high = groupsValue(buf, lowEnd, this.pos);
     if (high > MAX_HIGH) this.fail('integer larger than 2^64-1');
     return (BigInt(high) << LOW_BITS_BIG) | BigInt(low);
   }

@@ -216,10 +216,7 @@ export class RaftLoop {
       // when that answered clients here, their responses go out before its messages.
       const onlyApplies = applyNow > 0 && rd.entries.length === 0;
       const clientsFirst = onlyApplies && this.handlers.apply(committed.slice(0, applyNow));
-      if (rd.earlyMessages.length > 0) {
-        if (clientsFirst) this.outbox.sendAfterResponses(rd.earlyMessages);
-        else this.outbox.send(rd.earlyMessages);
-      }
+      this.send(rd.earlyMessages, clientsFirst);
       if (applyNow > 0 && !onlyApplies) this.handlers.apply(committed.slice(0, applyNow));
       if (rd.snapshot !== undefined) {
         await this.snapshotter.save({
@@ -245,10 +242,7 @@ export class RaftLoop {
         this.storage.append(rd.entries);
         this.handlers.appended(rd.entries);
       }
-      if (rd.messages.length > 0) {
-        if (clientsFirst) this.outbox.sendAfterResponses(rd.messages);
-        else this.outbox.send(rd.messages);
-      }
+      this.send(rd.messages, clientsFirst);
       if (applyNow < committed.length) {
         this.handlers.apply(applyNow === 0 ? committed : committed.slice(applyNow));
       }
@@ -267,6 +261,13 @@ export class RaftLoop {
       if (persisted) void this.processReady();
       else this.schedule();
     } else this.signalIdle();
+  }
+
+  /** Sends now, or after the responses an apply just made (`afterResponses`, next turn). */
+  private send(messages: readonly Message[], afterResponses: boolean): void {
+    if (messages.length === 0) return;
+    if (afterResponses) this.outbox.sendAfterResponses(messages);
+    else this.outbox.send(messages);
   }
 
   /**

@@ -9,6 +9,7 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { H2Connection, type H2Stream, readChunks } from '../../src/api/h2/index.ts';
+import { readAnswer } from '../helpers/h2-answer.ts';
 
 const TIMEOUT = { timeout: 20_000 };
 const cleanups: (() => void)[] = [];
@@ -40,23 +41,6 @@ async function serve(onStream: (stream: H2Stream, headers: IncomingHttpHeaders) 
   return session;
 }
 
-/** The status of the response to a request, and its body as text. */
-function answer(request: ReturnType<ClientHttp2Session['request']>): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    let status = 0;
-    let body = '';
-    request.on('response', (headers) => {
-      status = Number(headers[':status']);
-    });
-    request.setEncoding('utf8');
-    request.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    request.on('end', () => resolve({ status, body }));
-    request.on('error', reject);
-  });
-}
-
 describe('readChunks', () => {
   test(
     'nothing sent before the consumer starts reading is lost; chunks come in order until the end',
@@ -82,7 +66,7 @@ describe('readChunks', () => {
           const request = session.request({ ':method': 'POST', ':path': '/body' });
           for (const part of parts) request.write(part);
           request.end();
-          void answer(request);
+          void readAnswer(request);
         });
       });
       assert.deepEqual(await read, Buffer.concat(parts));
@@ -129,7 +113,7 @@ describe('readChunks', () => {
     const request = session.request({ ':method': 'POST', ':path': '/body' });
     request.on('error', () => {});
     request.write(Buffer.alloc(1000, 1));
-    const answered = answer(request);
+    const answered = readAnswer(request);
     request.end(Buffer.alloc(1000, 2));
     assert.deepEqual(await answered, { status: 400, body: 'refused after the first chunk' });
   });

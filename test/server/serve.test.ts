@@ -10,6 +10,7 @@ import { GrpcStatus } from '../../src/api/errors.ts';
 import { GrpcServer } from '../../src/api/grpc/index.ts';
 import { addEtcdEndpoints, type HealthReport, HttpRouter } from '../../src/api/http.ts';
 import { MultiplexServer } from '../../src/embed/serve.ts';
+import { readAnswer } from '../helpers/h2-answer.ts';
 import { call, delay, selfSignedCert, textMethod } from './grpc-helpers.ts';
 
 const Echo = textMethod('/test.Echo/Unary', false, false);
@@ -111,19 +112,9 @@ describe('one port, gRPC (HTTP/2) and HTTP/1.1', () => {
       const r = await call(session, Echo.path, ['multiplexed']);
       assert.equal(r.status, 0);
       assert.deepEqual(r.messages, ['echo:multiplexed']);
-      const plain = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = session.request({ ':path': '/version' });
-        let status = 0;
-        let body = '';
-        req.on('response', (h) => {
-          status = Number(h[':status']);
-        });
-        req.setEncoding('utf8');
-        req.on('data', (c: string) => (body += c));
-        req.on('end', () => resolve({ status, body }));
-        req.on('error', reject);
-        req.end();
-      });
+      const req = session.request({ ':path': '/version' });
+      req.end();
+      const plain = await readAnswer(req);
       assert.equal(plain.status, 200);
       assert.deepEqual(JSON.parse(plain.body), { etcdserver: '3.5.0', etcdcluster: '3.5.0' });
     } finally {

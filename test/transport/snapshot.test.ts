@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { encodeMessage, type Message, MessageType, newMessage } from '../../src/raft/index.ts';
 import { encodeFrame } from '../../src/transport/framing.ts';
 import { snapshotFileName } from '../../src/transport/index.ts';
+import { readAnswer } from '../helpers/h2-answer.ts';
 import { CLUSTER_ID, collectGarbage, delay, startCluster, type TestMember, waitFor } from './helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -238,19 +239,7 @@ async function postSnapshot(url: string, body: Uint8Array[]): Promise<{ status: 
     });
     for (const b of body) stream.write(b);
     stream.end();
-    return await new Promise((resolve, reject) => {
-      let status = 0;
-      let text = '';
-      stream.on('response', (h) => {
-        status = Number(h[':status']);
-      });
-      stream.setEncoding('utf8');
-      stream.on('data', (c: string) => {
-        text += c;
-      });
-      stream.on('end', () => resolve({ status, body: text }));
-      stream.on('error', reject);
-    });
+    return await readAnswer(stream);
   } finally {
     session.destroy();
   }

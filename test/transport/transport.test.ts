@@ -16,6 +16,7 @@ import {
   Transport,
   type TransportLogger,
 } from '../../src/transport/index.ts';
+import { readAnswer } from '../helpers/h2-answer.ts';
 import {
   appMessage,
   CLUSTER_ID,
@@ -620,19 +621,7 @@ async function rawRequest(
   try {
     const stream = session.request({ ':method': method, ':path': path, ...headers }, { endStream: method === 'GET' });
     if (method !== 'GET') stream.end(Buffer.alloc(8));
-    return await new Promise((resolve, reject) => {
-      let status = 0;
-      let body = '';
-      stream.on('response', (h) => {
-        status = Number(h[':status']);
-      });
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      stream.on('end', () => resolve({ status, body }));
-      stream.on('error', reject);
-    });
+    return await readAnswer(stream);
   } finally {
     session.destroy();
   }

@@ -11,6 +11,8 @@ export interface ServerStream {
   readonly closed: boolean;
   readonly headersSent: boolean;
   readonly readableEnded: boolean;
+  /** The RST_STREAM code that ended the stream, once it has ended. */
+  readonly rstCode?: number | undefined;
   readonly writableLength: number;
   readonly writableNeedDrain: boolean;
   /**
@@ -70,7 +72,7 @@ async function* chunksOf(stream: ServerStream): AsyncGenerator<Buffer> {
     notify();
   };
   const onClose = (): void => {
-    if (!ended) failure ??= new Error(`stream closed before its end (RST_STREAM code ${rstCodeOf(stream)})`);
+    if (!ended) failure ??= new Error(`stream closed before its end (RST_STREAM code ${stream.rstCode ?? 0})`);
     notify();
   };
   const onError = (err: Error): void => {
@@ -102,8 +104,4 @@ async function* chunksOf(stream: ServerStream): AsyncGenerator<Buffer> {
     stream.removeListener('close', onClose);
     stream.removeListener('error', onError);
   }
-}
-
-function rstCodeOf(stream: ServerStream): number {
-  return (stream as { rstCode?: number }).rstCode ?? 0;
 }
