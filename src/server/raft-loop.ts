@@ -16,6 +16,7 @@ import {
   type HardState,
   MemoryStorage,
   type Message,
+  MessageType,
   type Peer,
   RawNode,
   type ReadState,
@@ -185,6 +186,19 @@ export class RaftLoop {
       this.scheduled = false;
       void this.processReady();
     });
+  }
+
+  /**
+   * Steps a message from a peer and schedules the Ready it may make. On a leader, a proposal or
+   * a read index that a follower forwarded makes that follower wait on a commit: its commit
+   * notices are then not held (see Outbox.awaitCommit).
+   */
+  stepPeer(m: Message): void {
+    this.node.step(m);
+    if ((m.type === MessageType.MsgProp || m.type === MessageType.MsgReadIndex) && this.isLeader()) {
+      this.outbox.awaitCommit(m.from, this.node.raft.raftLog.lastIndex());
+    }
+    this.schedule();
   }
 
   isLeader(): boolean {

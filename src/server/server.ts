@@ -1319,12 +1319,10 @@ export class EtcdServer {
   private stepMessage(m: Message): void {
     if (this.stopped) return;
     try {
-      this.raft.node.step(m);
+      this.raft.stepPeer(m);
     } catch (err) {
       this.opts.log.warn({ from: m.from.toString(16), type: m.type, err: String(err) }, 'dropped a raft message');
-      return;
     }
-    this.raft.schedule();
   }
 
   /** The peer URLs of the leader, when it is another member. */

@@ -1,17 +1,28 @@
 /**
  * The raft loop's outbox (src/server/outbox.ts): messages of a Ready that only applies entries
- * wait for the next turn, a commit notice (an append without entries) gives way to an append to
- * its follower sent before then, and nothing is sent after close.
+ * wait for the next turn, a commit notice (an append without entries) is held for the next
+ * append to its follower or NOTICE_HOLD_MS unless the follower waits on a commit, and nothing
+ * is sent after close.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import { type Entry, EntryType, type Message, MessageType, messageTypeName, newMessage } from '../../src/raft/index.ts';
-import { Outbox } from '../../src/server/outbox.ts';
+import { NOTICE_HOLD_MS, Outbox } from '../../src/server/outbox.ts';
 
 const TIMEOUT = { timeout: 10_000 };
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Runs `body` with setTimeout mocked: `tick(ms)` fires the notice timer (setImmediate stays real). */
+async function withMockTimers(body: (tick: (ms: number) => void) => Promise<void>): Promise<void> {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    await body((ms) => mock.timers.tick(ms));
+  } finally {
+    mock.timers.reset();
+  }
 }
 
 function delay(ms: number): Promise<void> {
@@ -73,21 +84,88 @@ describe('Outbox', () => {
   });
 
   test('an append to a follower replaces the commit notice held for it, not for others', TIMEOUT, async () => {
-    const { outbox, sent } = recording();
-    outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10), heartbeat(2n, 10)]);
-    outbox.send([append(2n, 10, 10, [entry(11)])]);
-    assert.deepEqual(describeSent(sent), [
-      ['MsgApp to 3 commit 10 entries 0', 'MsgHeartbeat to 2 commit 10 entries 0'],
-      ['MsgApp to 2 commit 10 entries 1'],
-    ]);
-    await nextTurn();
-    assert.equal(sent.length, 2, 'nothing is sent twice');
-    outbox.close();
+    await withMockTimers(async (tick) => {
+      const { outbox, sent } = recording();
+      outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10), heartbeat(2n, 10)]);
+      outbox.send([append(2n, 10, 10, [entry(11)])]);
+      assert.deepEqual(describeSent(sent), [
+        ['MsgHeartbeat to 2 commit 10 entries 0'],
+        ['MsgApp to 2 commit 10 entries 1'],
+      ]);
+      await nextTurn();
+      assert.equal(sent.length, 2, 'the notice to 3 is still held');
+      tick(NOTICE_HOLD_MS);
+      assert.deepEqual(describeSent(sent).slice(2), [['MsgApp to 3 commit 10 entries 0']]);
+      outbox.close();
+    });
   });
+
+  test(
+    'a commit notice is held past the next turn, then sent by the timer (the latest per follower)',
+    TIMEOUT,
+    async () => {
+      await withMockTimers(async (tick) => {
+        const { outbox, sent } = recording();
+        outbox.sendAfterResponses([append(2n, 10, 10)]);
+        outbox.sendAfterResponses([append(2n, 11, 11)]);
+        await nextTurn();
+        await nextTurn();
+        assert.deepEqual(sent, [], 'held beyond the next turn');
+        tick(NOTICE_HOLD_MS);
+        assert.deepEqual(describeSent(sent), [['MsgApp to 2 commit 11 entries 0']]);
+        tick(NOTICE_HOLD_MS);
+        assert.equal(sent.length, 1, 'nothing is sent twice');
+        outbox.close();
+      });
+    },
+  );
+
+  test('a held notice goes before another kind of message to its follower', TIMEOUT, async () => {
+    await withMockTimers(async (tick) => {
+      const { outbox, sent } = recording();
+      outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10)]);
+      await nextTurn();
+      outbox.send([heartbeat(2n, 10)]);
+      assert.deepEqual(describeSent(sent), [
+        ['MsgApp to 2 commit 10 entries 0'],
+        ['MsgHeartbeat to 2 commit 10 entries 0'],
+      ]);
+      tick(NOTICE_HOLD_MS);
+      assert.deepEqual(describeSent(sent).slice(2), [['MsgApp to 3 commit 10 entries 0']]);
+      outbox.close();
+    });
+  });
+
+  test(
+    'a follower that waits on a commit gets its notices on the next turn until one carries it',
+    TIMEOUT,
+    async () => {
+      await withMockTimers(async (tick) => {
+        const { outbox, sent } = recording();
+        outbox.awaitCommit(2n, 11);
+        outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10)]);
+        await nextTurn();
+        assert.deepEqual(describeSent(sent), [['MsgApp to 2 commit 10 entries 0']], 'index 11 is not committed yet');
+        outbox.sendAfterResponses([append(2n, 11, 11)]);
+        await nextTurn();
+        assert.deepEqual(describeSent(sent).slice(1), [['MsgApp to 2 commit 11 entries 0']]);
+        // The wait is over: the next notice to 2 is held like any other.
+        outbox.sendAfterResponses([append(2n, 12, 12)]);
+        await nextTurn();
+        assert.equal(sent.length, 2);
+        tick(NOTICE_HOLD_MS);
+        assert.deepEqual(describeSent(sent).slice(2), [
+          ['MsgApp to 3 commit 10 entries 0', 'MsgApp to 2 commit 12 entries 0'],
+        ]);
+        outbox.close();
+      });
+    },
+  );
 
   test('close drops what is held; nothing is sent after it', TIMEOUT, async () => {
     const { outbox, sent } = recording();
     outbox.sendAfterResponses([append(2n, 10, 10), heartbeat(3n, 10)]);
+    outbox.sendAfterResponses([append(3n, 10, 10)]);
     outbox.close();
     outbox.send([heartbeat(2n, 10)]);
     outbox.sendAfterResponses([heartbeat(2n, 10)]);

@@ -3,14 +3,16 @@
  * follower answers an append before it applies what the append commits (the leader's clients
  * wait for that answer); a leader applies newly committed entries before it tells its
  * followers the commit index (its clients wait for the apply); a leader sends a small append
- * to its followers, then writes it on its own thread (no turn of the loop in between).
+ * to its followers, then writes it on its own thread (no turn of the loop in between); a
+ * leader holds a commit notice for the next append unless the follower forwarded the proposal.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, mock, test } from 'node:test';
 import { type Entry, EntryType, type Message, MessageType, messageTypeName, newMessage } from '../../src/raft/index.ts';
+import { NOTICE_HOLD_MS } from '../../src/server/outbox.ts';
 import { RaftLoop } from '../../src/server/raft-loop.ts';
 
 const TIMEOUT = { timeout: 20_000 };
@@ -90,6 +92,24 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** As until, polling on every turn of the event loop (for tests that mock setTimeout). */
+async function untilTurn(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Member 2 acknowledges the last append the leader sent it; returns the index acknowledged. */
+function ackLast(loop: RaftLoop, sent: Message[]): number {
+  const last = sent.filter((m) => m.type === MessageType.MsgApp).at(-1) as Message;
+  const index = last.entries.at(-1)?.index ?? last.index;
+  loop.node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: last.term, index }));
+  loop.schedule();
+  return index;
+}
+
 /** Makes member 1 of a new cluster of two the leader, member 2 granting its votes. */
 async function electLeader(): Promise<Awaited<ReturnType<typeof openLoop>>> {
   const opened = await openLoop(1n, [1n, 2n]);
@@ -147,13 +167,7 @@ describe('RaftLoop order', () => {
   test('a leader applies a committed entry before telling its follower the commit index', TIMEOUT, async () => {
     const { loop, events, sent } = await electLeader();
     // Member 2 acknowledges everything it is sent, so that the leader's entries commit.
-    const ackAll = () => {
-      const last = sent.filter((m) => m.type === MessageType.MsgApp).at(-1) as Message;
-      const index = last.entries.at(-1)?.index ?? last.index;
-      loop.node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: last.term, index }));
-      loop.schedule();
-      return index;
-    };
+    const ackAll = () => ackLast(loop, sent);
     await until(() => sent.some((m) => m.type === MessageType.MsgApp), 'the leader’s first append');
     const emptyEntry = ackAll();
     await until(() => sent.some((m) => m.type === MessageType.MsgApp && m.commit >= emptyEntry), 'its commit');
@@ -202,4 +216,46 @@ describe('RaftLoop order', () => {
     const sentAt = events.findIndex((e) => e.startsWith(`send MsgApp index ${index - 1} `));
     assert.ok(sentAt >= 0 && sentAt < appended, `sent before the write: ${events.join('; ')}`);
   });
+
+  test(
+    'a leader holds a commit notice for the next append, unless the follower forwarded the proposal',
+    TIMEOUT,
+    async () => {
+      const { loop, events, sent } = await electLeader();
+      await until(() => sent.some((m) => m.type === MessageType.MsgApp), 'the leader’s first append');
+      const first = ackLast(loop, sent);
+      await until(() => sent.some((m) => m.type === MessageType.MsgApp && m.commit >= first), 'its commit');
+      const carries = (data: number) => (m: Message) =>
+        m.type === MessageType.MsgApp && m.entries.some((e) => e.data[0] === data);
+      const notices = (commit: number) =>
+        sent.filter((m) => m.type === MessageType.MsgApp && m.commit >= commit).length;
+      mock.timers.enable({ apis: ['setTimeout'] });
+      try {
+        // A proposal of this member's client: applied (answering it), the notice of its commit held.
+        loop.node.propose(new Uint8Array([7]));
+        loop.schedule();
+        await untilTurn(() => sent.some(carries(7)), 'the append of 7');
+        const seven = ackLast(loop, sent);
+        await untilTurn(() => events.includes(`apply ${seven}`), '7 applied');
+        for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(notices(seven), 0, `held: ${events.join('; ')}`);
+        mock.timers.tick(NOTICE_HOLD_MS);
+        assert.equal(notices(seven), 1, `sent by the timer: ${events.join('; ')}`);
+        // A proposal member 2 forwarded: its client waits for member 2's apply, so no hold.
+        loop.stepPeer(
+          newMessage({
+            type: MessageType.MsgProp,
+            from: 2n,
+            to: 1n,
+            entries: [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array([8]) }],
+          }),
+        );
+        await untilTurn(() => sent.some(carries(8)), 'the append of 8');
+        const eight = ackLast(loop, sent);
+        await untilTurn(() => notices(eight) > 0, 'the notice of 8 without the timer');
+      } finally {
+        mock.timers.reset();
+      }
+    },
+  );
 });
