@@ -1,6 +1,7 @@
-// The raft loop's outgoing messages: most go out at once; those of a Ready that only applies
-// entries wait until the responses to the clients of those entries have been written, and a
-// commit notice to a follower that nothing waits on is held for the next append to carry.
+// The raft loop's outgoing messages: most go out at once. Of a Ready that commits entries, a
+// commit notice to a follower that waits on it goes before this member applies; one to a
+// follower that nothing waits on is held for the next append to carry; the rest waits until
+// the responses to this member's clients of those entries have been written.
 import { type Message, MessageType } from '../raft/index.ts';
 
 /**
@@ -61,19 +62,44 @@ export class Outbox {
   }
 
   /**
-   * Holds messages until the next turn of the event loop, so that the responses to the entries
-   * just applied are written first (a follower learns the new commit index a turn later). A
-   * commit notice to a follower that waits on no commit is held longer: until the next message
-   * to it, or NOTICE_HOLD_MS. A follower applies an entry when it learns of its commit, and
-   * with a client that writes one key after another (on this member), the next append carries
-   * the commit a little later: each follower then reads and answers one message per put, not two.
+   * Of a Ready that commits entries, before this member applies them: sends at once the commit
+   * notices of followers that wait on a commit (a client there waits for that follower's
+   * apply, not for this member's). Returns the other messages, for sendCommitted.
    */
-  sendAfterResponses(messages: readonly Message[]): void {
+  sendAwaited(messages: readonly Message[]): readonly Message[] {
+    if (this.#closed || this.#awaited.size === 0) return messages;
+    let awaited: Message[] | null = null;
+    let rest: Message[] | null = null;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (isCommitNotice(m) && this.#isAwaited(m)) {
+        if (rest === null) rest = messages.slice(0, i);
+        (awaited ??= []).push(m);
+      } else rest?.push(m);
+    }
+    if (awaited === null) return messages;
+    this.send(awaited);
+    return rest ?? [];
+  }
+
+  /**
+   * Of a Ready that commits entries, after this member applied them. A commit notice is held
+   * until the next message to its follower, or NOTICE_HOLD_MS: a follower applies an entry
+   * when it learns of its commit, and with a client that writes one key after another (on
+   * this member), the next append carries the commit a little later; each follower then reads
+   * and answers one message per put, not two. The other messages go now, or on the next turn
+   * of the event loop when `afterResponses` (the apply answered clients here: their responses
+   * are written first).
+   */
+  sendCommitted(messages: readonly Message[], afterResponses: boolean): void {
     if (this.#closed) return;
+    let now: Message[] | null = null;
     for (const m of messages) {
       if (isCommitNotice(m) && !this.#isAwaited(m)) this.#holdNotice(m);
-      else this.#nextTurn.push(m);
+      else if (afterResponses) this.#nextTurn.push(m);
+      else (now ??= []).push(m);
     }
+    if (now !== null) this.send(now);
     if (this.#nextTurn.length > 0 && !this.#nextTurnScheduled) {
       this.#nextTurnScheduled = true;
       setImmediate(this.#onNextTurn);

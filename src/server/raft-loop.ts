@@ -226,12 +226,19 @@ export class RaftLoop {
         const durable = this.storage.lastIndex();
         while (applyNow < committed.length && committed[applyNow]!.index <= durable) applyNow++;
       }
-      // A Ready that only applies entries (on a leader, the commit index moved) applies first;
-      // when that answered clients here, their responses go out before its messages.
+      // A Ready that only applies entries (on a leader, the commit index moved): followers
+      // whose clients wait on the commit hear of it first; then this member applies, and when
+      // that answered clients here, their responses go out before its other messages.
       const onlyApplies = applyNow > 0 && rd.entries.length === 0;
-      const clientsFirst = onlyApplies && this.handlers.apply(committed.slice(0, applyNow));
-      this.send(rd.earlyMessages, clientsFirst);
-      if (applyNow > 0 && !onlyApplies) this.handlers.apply(committed.slice(0, applyNow));
+      let clientsFirst = false;
+      if (onlyApplies) {
+        const rest = this.outbox.sendAwaited(rd.earlyMessages);
+        clientsFirst = this.handlers.apply(committed.slice(0, applyNow));
+        this.outbox.sendCommitted(rest, clientsFirst);
+      } else {
+        this.send(rd.earlyMessages, false);
+        if (applyNow > 0) this.handlers.apply(committed.slice(0, applyNow));
+      }
       if (rd.snapshot !== undefined) {
         await this.snapshotter.save({
           index: rd.snapshot.metadata.index,
@@ -280,7 +287,7 @@ export class RaftLoop {
   /** Sends now, or after the responses an apply just made (`afterResponses`, next turn). */
   private send(messages: readonly Message[], afterResponses: boolean): void {
     if (messages.length === 0) return;
-    if (afterResponses) this.outbox.sendAfterResponses(messages);
+    if (afterResponses) this.outbox.sendCommitted(messages, true);
     else this.outbox.send(messages);
   }
 

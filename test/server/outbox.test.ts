@@ -55,11 +55,11 @@ function describeSent(sent: Message[][]): string[][] {
 }
 
 describe('Outbox', () => {
-  test('send goes out at once; sendAfterResponses waits for the next turn', TIMEOUT, async () => {
+  test('send goes out at once; sendCommitted after responses waits for the next turn', TIMEOUT, async () => {
     const { outbox, sent } = recording();
     outbox.send([heartbeat(2n, 5)]);
     assert.equal(sent.length, 1);
-    outbox.sendAfterResponses([heartbeat(3n, 6)]);
+    outbox.sendCommitted([heartbeat(3n, 6)], true);
     await Promise.resolve();
     assert.equal(sent.length, 1, 'held through the microtasks of this turn');
     await nextTurn();
@@ -72,7 +72,7 @@ describe('Outbox', () => {
 
   test('what waits for the next turn goes before a later send (order per peer kept)', TIMEOUT, async () => {
     const { outbox, sent } = recording();
-    outbox.sendAfterResponses([heartbeat(2n, 5)]);
+    outbox.sendCommitted([heartbeat(2n, 5)], true);
     outbox.send([heartbeat(2n, 6)]);
     assert.deepEqual(describeSent(sent), [
       ['MsgHeartbeat to 2 commit 5 entries 0'],
@@ -86,7 +86,7 @@ describe('Outbox', () => {
   test('an append to a follower replaces the commit notice held for it, not for others', TIMEOUT, async () => {
     await withMockTimers(async (tick) => {
       const { outbox, sent } = recording();
-      outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10), heartbeat(2n, 10)]);
+      outbox.sendCommitted([append(2n, 10, 10), append(3n, 10, 10), heartbeat(2n, 10)], true);
       outbox.send([append(2n, 10, 10, [entry(11)])]);
       assert.deepEqual(describeSent(sent), [
         ['MsgHeartbeat to 2 commit 10 entries 0'],
@@ -106,8 +106,8 @@ describe('Outbox', () => {
     async () => {
       await withMockTimers(async (tick) => {
         const { outbox, sent } = recording();
-        outbox.sendAfterResponses([append(2n, 10, 10)]);
-        outbox.sendAfterResponses([append(2n, 11, 11)]);
+        outbox.sendCommitted([append(2n, 10, 10)], true);
+        outbox.sendCommitted([append(2n, 11, 11)], true);
         await nextTurn();
         await nextTurn();
         assert.deepEqual(sent, [], 'held beyond the next turn');
@@ -123,7 +123,7 @@ describe('Outbox', () => {
   test('a held notice goes before another kind of message to its follower', TIMEOUT, async () => {
     await withMockTimers(async (tick) => {
       const { outbox, sent } = recording();
-      outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10)]);
+      outbox.sendCommitted([append(2n, 10, 10), append(3n, 10, 10)], true);
       await nextTurn();
       outbox.send([heartbeat(2n, 10)]);
       assert.deepEqual(describeSent(sent), [
@@ -137,24 +137,34 @@ describe('Outbox', () => {
   });
 
   test(
-    'a follower that waits on a commit gets its notices on the next turn until one carries it',
+    'a follower that waits on a commit gets its notices at once, before the apply, until one carries it',
     TIMEOUT,
     async () => {
       await withMockTimers(async (tick) => {
         const { outbox, sent } = recording();
         outbox.awaitCommit(2n, 11);
-        outbox.sendAfterResponses([append(2n, 10, 10), append(3n, 10, 10)]);
-        await nextTurn();
+        const ready = [append(2n, 10, 10), append(3n, 10, 10), heartbeat(4n, 10)];
+        const rest = outbox.sendAwaited(ready);
         assert.deepEqual(describeSent(sent), [['MsgApp to 2 commit 10 entries 0']], 'index 11 is not committed yet');
-        outbox.sendAfterResponses([append(2n, 11, 11)]);
-        await nextTurn();
-        assert.deepEqual(describeSent(sent).slice(1), [['MsgApp to 2 commit 11 entries 0']]);
+        assert.deepEqual(describeSent([[...rest]]), [
+          ['MsgApp to 3 commit 10 entries 0', 'MsgHeartbeat to 4 commit 10 entries 0'],
+        ]);
+        outbox.sendCommitted(rest, false);
+        assert.deepEqual(
+          describeSent(sent).slice(1),
+          [['MsgHeartbeat to 4 commit 10 entries 0']],
+          'the notice to 3 held',
+        );
+        assert.deepEqual(outbox.sendAwaited([append(2n, 11, 11)]), [], 'sent, nothing left');
+        assert.deepEqual(describeSent(sent).slice(2), [['MsgApp to 2 commit 11 entries 0']]);
         // The wait is over: the next notice to 2 is held like any other.
-        outbox.sendAfterResponses([append(2n, 12, 12)]);
+        const unchanged = [append(2n, 12, 12)];
+        assert.equal(outbox.sendAwaited(unchanged), unchanged);
+        outbox.sendCommitted(unchanged, true);
         await nextTurn();
-        assert.equal(sent.length, 2);
+        assert.equal(sent.length, 3);
         tick(NOTICE_HOLD_MS);
-        assert.deepEqual(describeSent(sent).slice(2), [
+        assert.deepEqual(describeSent(sent).slice(3), [
           ['MsgApp to 3 commit 10 entries 0', 'MsgApp to 2 commit 12 entries 0'],
         ]);
         outbox.close();
@@ -164,11 +174,11 @@ describe('Outbox', () => {
 
   test('close drops what is held; nothing is sent after it', TIMEOUT, async () => {
     const { outbox, sent } = recording();
-    outbox.sendAfterResponses([append(2n, 10, 10), heartbeat(3n, 10)]);
-    outbox.sendAfterResponses([append(3n, 10, 10)]);
+    outbox.sendCommitted([append(2n, 10, 10), heartbeat(3n, 10)], true);
+    outbox.sendCommitted([append(3n, 10, 10)], true);
     outbox.close();
     outbox.send([heartbeat(2n, 10)]);
-    outbox.sendAfterResponses([heartbeat(2n, 10)]);
+    outbox.sendCommitted([heartbeat(2n, 10)], true);
     await delay(50);
     assert.deepEqual(sent, []);
   });

@@ -4,7 +4,8 @@
  * wait for that answer); a leader applies newly committed entries before it tells its
  * followers the commit index (its clients wait for the apply); a leader sends a small append
  * to its followers, then writes it on its own thread (no turn of the loop in between); a
- * leader holds a commit notice for the next append unless the follower forwarded the proposal.
+ * leader holds a commit notice for the next append unless the follower forwarded the proposal,
+ * and then tells that follower before it applies.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -252,7 +253,15 @@ describe('RaftLoop order', () => {
         );
         await untilTurn(() => sent.some(carries(8)), 'the append of 8');
         const eight = ackLast(loop, sent);
-        await untilTurn(() => notices(eight) > 0, 'the notice of 8 without the timer');
+        await untilTurn(
+          () => notices(eight) > 0 && events.includes(`apply ${eight}`),
+          'the notice of 8 without the timer',
+        );
+        const noticeAt = events.findIndex((e) => e.startsWith('send MsgApp') && e.endsWith(`commit ${eight}`));
+        assert.ok(
+          noticeAt >= 0 && noticeAt < events.indexOf(`apply ${eight}`),
+          `told before applying: ${events.join('; ')}`,
+        );
       } finally {
         mock.timers.reset();
       }
