@@ -4,8 +4,8 @@
  * wait for that answer); a leader applies newly committed entries before it tells its
  * followers the commit index (its clients wait for the apply); a leader sends a small append
  * to its followers, then writes it on its own thread (no turn of the loop in between); a
- * leader holds a commit notice for the next append unless the follower forwarded the proposal,
- * and then tells that follower before it applies.
+ * leader holds a commit notice for the next append unless the follower forwarded the proposal
+ * (or a read index), and then tells that follower before it applies.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -109,6 +109,16 @@ function ackLast(loop: RaftLoop, sent: Message[]): number {
   loop.node.step(newMessage({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: last.term, index }));
   loop.schedule();
   return index;
+}
+
+/** A proposal or read index (`type`) that member 2 forwards to member 1, with one byte of data. */
+function fromFollower(type: MessageType, data: number): Message {
+  return newMessage({
+    type,
+    from: 2n,
+    to: 1n,
+    entries: [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array([data]) }],
+  });
 }
 
 /** Makes member 1 of a new cluster of two the leader, member 2 granting its votes. */
@@ -243,14 +253,7 @@ describe('RaftLoop order', () => {
         mock.timers.tick(NOTICE_HOLD_MS);
         assert.equal(notices(seven), 1, `sent by the timer: ${events.join('; ')}`);
         // A proposal member 2 forwarded: its client waits for member 2's apply, so no hold.
-        loop.stepPeer(
-          newMessage({
-            type: MessageType.MsgProp,
-            from: 2n,
-            to: 1n,
-            entries: [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array([8]) }],
-          }),
-        );
+        loop.stepPeer(fromFollower(MessageType.MsgProp, 8));
         await untilTurn(() => sent.some(carries(8)), 'the append of 8');
         const eight = ackLast(loop, sent);
         await untilTurn(
@@ -262,6 +265,14 @@ describe('RaftLoop order', () => {
           noticeAt >= 0 && noticeAt < events.indexOf(`apply ${eight}`),
           `told before applying: ${events.join('; ')}`,
         );
+        // A read index member 2 forwarded: it waits for the commit index, so the notice of
+        // this member's next entry goes without the timer too.
+        loop.stepPeer(fromFollower(MessageType.MsgReadIndex, 1));
+        loop.node.propose(new Uint8Array([9]));
+        loop.schedule();
+        await untilTurn(() => sent.some(carries(9)), 'the append of 9');
+        const nine = ackLast(loop, sent);
+        await untilTurn(() => notices(nine) > 0, 'the notice of 9 without the timer');
       } finally {
         mock.timers.reset();
       }
