@@ -30,34 +30,10 @@ export class Outbox {
     this.#send = send;
   }
 
-  /**
-   * Sends now, after what waits for the next turn (the order of those to each peer is kept).
-   * A held commit notice (an append without entries: it only tells a follower the commit
-   * index) is dropped when `messages` has an append to the same follower, which carries the
-   * commit index too; it goes first when `messages` has another kind of message for it.
-   */
+  /** Sends now, after what is held for the peers of `messages` (see #sendHeldFirst). */
   send(messages: readonly Message[]): void {
     if (this.#closed) return;
-    if (this.#nextTurn.length > 0 || this.#notices.size > 0) {
-      let appendsTo: Set<bigint> | null = null;
-      let before: Message[] | null = null;
-      for (const m of messages) {
-        if (m.type === MessageType.MsgApp) (appendsTo ??= new Set()).add(m.to);
-        else {
-          const notice = this.#notices.get(m.to);
-          if (notice !== undefined) {
-            this.#notices.delete(m.to);
-            (before ??= []).push(notice);
-          }
-        }
-      }
-      if (appendsTo !== null) for (const to of appendsTo) this.#notices.delete(to);
-      const held = this.#nextTurn;
-      this.#nextTurn = [];
-      const kept = appendsTo === null ? held : held.filter((m) => !(isCommitNotice(m) && appendsTo.has(m.to)));
-      if (before !== null) for (const m of before) kept.push(m);
-      if (kept.length > 0) this.#send(kept);
-    }
+    if (this.#nextTurn.length > 0 || this.#notices.size > 0) this.#sendHeldFirst(messages);
     this.#send(messages);
   }
 
@@ -132,6 +108,29 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * Sends what waits for the next turn (the order of messages to each peer is kept), and the
+   * commit notices held for the peers of `messages`. A commit notice (an append without
+   * entries: it only tells a follower the commit index) is dropped instead when an append to
+   * its follower comes first in `messages`, which carries the commit index too.
+   */
+  #sendHeldFirst(messages: readonly Message[]): void {
+    let first: Message[] | null = null;
+    if (this.#nextTurn.length > 0) {
+      first = this.#nextTurn.filter((m) => !(isCommitNotice(m) && hasAppendTo(messages, m.to)));
+      this.#nextTurn = [];
+    }
+    if (this.#notices.size > 0) {
+      for (const m of messages) {
+        const notice = this.#notices.get(m.to);
+        if (notice === undefined) continue;
+        this.#notices.delete(m.to);
+        if (m.type !== MessageType.MsgApp) (first ??= []).push(notice);
+      }
+    }
+    if (first !== null && first.length > 0) this.#send(first);
+  }
+
   #holdNotice(m: Message): void {
     this.#notices.set(m.to, m);
     if (this.#noticeTimer === undefined) {
@@ -155,6 +154,11 @@ export class Outbox {
     this.#notices.clear();
     this.#send(notices);
   };
+}
+
+function hasAppendTo(messages: readonly Message[], to: bigint): boolean {
+  for (const m of messages) if (m.type === MessageType.MsgApp && m.to === to) return true;
+  return false;
 }
 
 function isCommitNotice(m: Message): boolean {

@@ -284,7 +284,10 @@ export class RaftLoop {
     } else this.signalIdle();
   }
 
-  /** Sends now, or after the responses an apply just made (`afterResponses`, next turn). */
+  /**
+   * Sends now, or, when an apply of this Ready answered clients here (`afterResponses`), as
+   * Outbox.sendCommitted: after their responses, commit notices held for the next append.
+   */
   private send(messages: readonly Message[], afterResponses: boolean): void {
     if (messages.length === 0) return;
     if (afterResponses) this.outbox.sendCommitted(messages, true);
