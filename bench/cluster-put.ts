@@ -8,10 +8,14 @@
  *   RUNS=1 SCALE=0.2 npm run bench:cluster
  *
  * RUNS (default 3), SCALE (multiplies request totals, default 1), TARGETS (default
- * `etcd,etcd-ts`; ratios are against the first), QUIET_MAX_WAIT (s, default 20), QUIET_BUSY
- * (%, default 15), README (1: write the "3-member cluster" section of bench/README.md, 0: do not;
- * default 1 for etcd,etcd-ts), BENCH_TOOL (the tool's path), RESULTS (the results file, default
- * bench/cluster-put.results.json); FROM_RESULTS=1 only rewrites the README section from it.
+ * `etcd,etcd-ts`; ratios are against the first), SCENARIOS (names, comma-separated; default
+ * all), WARMUP (requests of the same scenario sent to each fresh cluster before the measured
+ * run, not measured; default 0: the measured run is the cluster's first work, as in the shared
+ * bench.sh), QUIET_MAX_WAIT (s, default 20), QUIET_BUSY (%, default 15), README (1: write the
+ * "3-member cluster" section of bench/README.md, 0: do not; default 1 for etcd,etcd-ts without
+ * WARMUP), BENCH_TOOL (the tool's path), RESULTS (the results file, default
+ * bench/cluster-put.results.json, with WARMUP=N bench/cluster-put.warmup-N.results.json);
+ * FROM_RESULTS=1 only rewrites the README section from it.
  *
  * Each (run, scenario, mode, server) gets a fresh cluster on loopback (test/helpers/cluster.ts)
  * with fresh data dirs; servers alternate, so a burst of foreign load hits both sides alike more
@@ -33,7 +37,6 @@ import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BUILD_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-cluster-bench', 'dist');
 const ETCD_TS_ENTRY = join(BUILD_DIR, 'bin', 'etcd-ts.js');
-const RESULTS_FILE = process.env.RESULTS ?? join(REPO_ROOT, 'bench', 'cluster-put.results.json');
 const README = join(REPO_ROOT, 'bench', 'README.md');
 const SECTION_HEADING = '## 3-member cluster';
 const TOOL_TIMEOUT_MS = 300_000;
@@ -117,6 +120,25 @@ function numberEnv(name: string, fallback: number): number {
   return v;
 }
 
+/** Where every run's numbers go: RESULTS, or a file per warm-up (runs with and without differ). */
+function resultsFile(warmup: number): string {
+  const name = warmup > 0 ? `cluster-put.warmup-${warmup}.results.json` : 'cluster-put.results.json';
+  return process.env.RESULTS ?? join(REPO_ROOT, 'bench', name);
+}
+
+function scenariosEnv(): readonly Scenario[] {
+  const raw = process.env.SCENARIOS;
+  if (raw === undefined || raw === '') return SCENARIOS;
+  const names = raw.split(',').map((s) => s.trim());
+  for (const name of names) {
+    if (!SCENARIOS.some((s) => s.name === name))
+      throw new Error(
+        `SCENARIOS: unknown scenario ${JSON.stringify(name)} (known: ${SCENARIOS.map((s) => s.name).join(', ')})`,
+      );
+  }
+  return SCENARIOS.filter((s) => names.includes(s.name));
+}
+
 function targetsEnv(): MemberKind[] {
   const raw = process.env.TARGETS ?? 'etcd,etcd-ts';
   const out = raw.split(',').map((s) => s.trim());
@@ -147,6 +169,7 @@ async function measure(
   mode: Mode,
   run: number,
   scale: number,
+  warmup: number,
   quietMaxWaitMs: number,
   quietBusyPct: number,
 ): Promise<Measurement> {
@@ -165,15 +188,16 @@ async function measure(
   let cluster: Cluster | undefined;
   try {
     cluster = await Cluster.start({ size: 3, kind: server, etcdTsEntry: ETCD_TS_ENTRY });
+    const globalArgs = [`--endpoints=${cluster.endpoints()}`, ...(mode === Mode.LEADER ? ['--target-leader'] : [])];
+    if (warmup > 0) {
+      const warm = await runTool(tool, [...globalArgs, ...scenario.args(() => String(warmup))], TOOL_TIMEOUT_MS);
+      if (parseToolOutput(warm.stdout) === null) throw new Error(`warm-up run failed (exit ${warm.exitCode})`);
+    }
     const quiet = await waitQuiet(quietMaxWaitMs, quietBusyPct);
     const pids = cluster.members.map((m) => m.pid!);
     const cpuBefore = await Promise.all(pids.map((p) => readCpuSeconds(p)));
     const n = (total: number) => String(Math.max(1, Math.round(total * scale)));
-    const args = [
-      `--endpoints=${cluster.endpoints()}`,
-      ...(mode === Mode.LEADER ? ['--target-leader'] : []),
-      ...scenario.args(n),
-    ];
+    const args = [...globalArgs, ...scenario.args(n)];
     const result = await runTool(tool, args, TOOL_TIMEOUT_MS);
     const cpuAfter = await Promise.all(pids.map((p) => readCpuSeconds(p)));
     const summary = parseToolOutput(result.stdout);
@@ -227,6 +251,7 @@ function table(results: readonly Measurement[], targets: readonly MemberKind[]):
     second === undefined ? '|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const scenario of SCENARIOS) {
+    if (!results.some((r) => r.scenario === scenario.name)) continue;
     for (const mode of [Mode.SPREAD, Mode.LEADER]) {
       const col = (server: MemberKind, f: (m: Measurement) => number | null) => pick(server, scenario.name, mode, f);
       const ops = (s: MemberKind) => col(s, (m) => m.opsPerSec);
@@ -275,6 +300,7 @@ function section(
   targets: readonly MemberKind[],
   runs: number,
   scale: number,
+  warmup: number,
   commit: string = commitDescription(),
 ): string {
   const etcdVersion = parseEtcdVersion(spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout) ?? 'unknown';
@@ -295,6 +321,9 @@ function section(
     '',
     `- Generated ${date.slice(0, 10)}; ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores shared with other work, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; etcd ${etcdVersion}; etcd-ts at ${commit}.`,
     `- ${runs} run(s) per row and server, each on a fresh 3-member cluster (fresh data dirs), servers alternating; SCALE=${scale}. Medians over the runs.`,
+    ...(warmup > 0
+      ? [`- Each cluster first served ${warmup} requests of the same scenario, not measured (WARMUP=${warmup}).`]
+      : []),
     '- Ratio = etcd-ts / etcd ops/s (above 1: etcd-ts is faster), of the medians; "quiet pairs": the median ratio over the runs where both servers started on a quiet host (how many in parentheses). Server CPU = CPU time of the three member processes during the run, per put.',
     `- ${noisy} of ${results.length} runs started on a host that was not quiet (other work above the threshold): read ratios, not absolute numbers.`,
     '',
@@ -344,28 +373,34 @@ function writeSection(text: string): void {
 }
 
 async function main(): Promise<void> {
+  const warmup = intEnv('WARMUP', 0, 0, 1_000_000);
+  const resultsPath = resultsFile(warmup);
   if (process.env.FROM_RESULTS === '1') {
     // Rewrites the README section from the last results file, measuring nothing.
-    const saved = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as {
+    const saved = JSON.parse(readFileSync(resultsPath, 'utf8')) as {
       runs: number;
       scale: number;
+      warmup?: number;
       targets: MemberKind[];
       commit?: string;
       results: Measurement[];
     };
-    writeSection(section(saved.results, saved.targets, saved.runs, saved.scale, saved.commit));
+    writeSection(section(saved.results, saved.targets, saved.runs, saved.scale, saved.warmup ?? 0, saved.commit));
     console.log(
-      `# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)} from ${relative(REPO_ROOT, RESULTS_FILE)}`,
+      `# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)} from ${relative(REPO_ROOT, resultsPath)}`,
     );
     return;
   }
   const runs = intEnv('RUNS', 3, 1, RUNS_MAX);
   const scale = numberEnv('SCALE', 1);
   const targets = targetsEnv();
+  const scenarios = scenariosEnv();
   const quietMaxWaitMs = intEnv('QUIET_MAX_WAIT', 20, 0, 600) * 1000;
   const quietBusyPct = intEnv('QUIET_BUSY', 15, 1, 100);
   const writeReadme =
-    process.env.README === undefined ? targets.join(',') === 'etcd,etcd-ts' : process.env.README === '1';
+    process.env.README === undefined
+      ? targets.join(',') === 'etcd,etcd-ts' && warmup === 0
+      : process.env.README === '1';
   const tool = process.env.BENCH_TOOL ?? defaultToolPath(process.env);
   ensureBenchmarkTool(tool);
   if (targets.includes(MemberKind.ETCD_TS)) buildEtcdTs();
@@ -373,10 +408,10 @@ async function main(): Promise<void> {
   const commit = commitDescription();
   const results: Measurement[] = [];
   for (let run = 1; run <= runs; run++) {
-    for (const scenario of SCENARIOS) {
+    for (const scenario of scenarios) {
       for (const mode of [Mode.SPREAD, Mode.LEADER]) {
         for (const server of targets) {
-          const m = await measure(tool, server, scenario, mode, run, scale, quietMaxWaitMs, quietBusyPct);
+          const m = await measure(tool, server, scenario, mode, run, scale, warmup, quietMaxWaitMs, quietBusyPct);
           results.push(m);
           console.log(
             `run ${run} ${scenario.name} (${mode}) ${server}: ` +
@@ -385,14 +420,14 @@ async function main(): Promise<void> {
                 : `${fmt(m.opsPerSec)} ops/s, p50 ${fmt(m.p50Ms)} ms, p99 ${fmt(m.p99Ms)} ms, ` +
                   `${fmt(m.serverCpuUsPerOp)} µs CPU/op, ${m.errors} errors${m.quiet ? '' : ' (host not quiet)'}`),
           );
-          writeFileSync(RESULTS_FILE, `${JSON.stringify({ runs, scale, targets, commit, results }, null, 2)}\n`);
+          writeFileSync(resultsPath, `${JSON.stringify({ runs, scale, warmup, targets, commit, results }, null, 2)}\n`);
         }
       }
     }
   }
   console.log(`\n${table(results, targets)}\n`);
   if (writeReadme) {
-    writeSection(section(results, targets, runs, scale, commit));
+    writeSection(section(results, targets, runs, scale, warmup, commit));
     console.log(`# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)}`);
   }
 }
