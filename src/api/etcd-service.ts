@@ -10,6 +10,7 @@ import { registerClusterService, servePeerMembers } from './cluster.ts';
 import { registerConcurrencyServices } from './concurrency.ts';
 import { MethodTable, serveGateway } from './gateway/index.ts';
 import { registerKvService } from './kv.ts';
+import { learnerLayer } from './learner.ts';
 import { registerLeaseService, servePeerLeases } from './lease.ts';
 import { registerMaintenanceService, serveMaintenancePeer } from './maintenance.ts';
 import {
@@ -71,9 +72,13 @@ export class EtcdService implements MemberService {
     // JSON gateway, which calls them in-process.
     const registry = new MetricsRegistry();
     const grpcMetrics = new GrpcMetrics(registry, { extensive: config.metrics === 'extensive' });
-    // The auth layer sits inside the metrics: refused calls are counted with their status.
+    // The auth layer sits inside the metrics: refused calls are counted with their status. A
+    // learner's refusals come before both, as in etcd.
     const auth = authLayer(server, { clientCertAuth: config.clientCertAuth });
-    const methods = new MethodTable(ctx.grpc, (desc, handler) => grpcMetrics.wrap(desc, auth(desc, handler)));
+    const learner = learnerLayer(server);
+    const methods = new MethodTable(ctx.grpc, (desc, handler) =>
+      learner(desc, grpcMetrics.wrap(desc, auth(desc, handler))),
+    );
     const grpc = methods.grpc;
     registerKvService(grpc, server);
     registerMaintenanceService(grpc, server);

@@ -511,6 +511,11 @@ export class EtcdServer {
     return out;
   }
 
+  /** Whether this member is a learner in the membership it has applied. */
+  isLearner(): boolean {
+    return this.membership.get(this.memberId)?.isLearner === true;
+  }
+
   hasLeader(): boolean {
     return this.leaderId !== 0n;
   }
@@ -544,7 +549,7 @@ export class EtcdServer {
       raftAppliedIndex: BigInt(this.appliedIndex),
       errors: this.alarmList().map((a) => `memberID:${a.memberID} alarm:${alarmName(a.alarm)} `),
       dbSizeInUse: BigInt(size.sizeInUseBytes),
-      isLearner: this.membership.get(this.memberId)?.isLearner === true,
+      isLearner: this.isLearner(),
     };
   }
 
