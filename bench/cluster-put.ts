@@ -6,16 +6,21 @@
  *
  *   npm run bench:cluster                    # about 10 min; members on the pinned Node (npm's PATH)
  *   RUNS=1 SCALE=0.2 npm run bench:cluster
+ *   SEGMENTS=8 SCENARIOS=put_seq_c1 npm run bench:cluster   # the warm-up curve, 8 x 500 puts
  *
  * RUNS (default 3), SCALE (multiplies request totals, default 1), TARGETS (default
  * `etcd,etcd-ts`; ratios are against the first), SCENARIOS (names, comma-separated; default
  * all), WARMUP (requests of the same scenario sent to each fresh cluster before the measured
  * run, not measured; default 0: the measured run is the cluster's first work, as in the shared
- * bench.sh), QUIET_MAX_WAIT (s, default 20), QUIET_BUSY (%, default 15), README (1: write the
- * "3-member cluster" section of bench/README.md, 0: do not; default 1 for etcd,etcd-ts without
- * WARMUP), BENCH_TOOL (the tool's path), RESULTS (the results file, default
- * bench/cluster-put.results.json, with WARMUP=N bench/cluster-put.warmup-N.results.json);
- * FROM_RESULTS=1 only rewrites the README section from it.
+ * bench.sh), SEGMENTS (default 1: the measured run is cut into this many runs of the tool, one
+ * after another on the same cluster, each with its share of the requests, and the ops/s of each
+ * is printed: how throughput changes as the members warm up), QUIET_MAX_WAIT (s, default 20),
+ * QUIET_BUSY (%, default 15), README (1: write the "3-member cluster" section of
+ * bench/README.md, 0: do not; default 1 for etcd,etcd-ts without WARMUP or SEGMENTS),
+ * BENCH_TOOL (the tool's path), RESULTS (the results file, default
+ * bench/cluster-put.results.json; with WARMUP=N or SEGMENTS=K, cluster-put.warmup-N.results.json,
+ * cluster-put.segments-K.results.json or both in the name); FROM_RESULTS=1 only rewrites the
+ * README section from it.
  *
  * Each (run, scenario, mode, server) gets a fresh cluster on loopback (test/helpers/cluster.ts)
  * with fresh data dirs; servers alternate, so a burst of foreign load hits both sides alike more
@@ -30,7 +35,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
 import { defaultToolPath } from './lib/config.ts';
-import { parseEtcdVersion, parseToolOutput } from './lib/parse.ts';
+import { parseEtcdVersion, parseToolOutput, type ToolSummary } from './lib/parse.ts';
 import { readCpuSeconds, waitQuiet } from './lib/procfs.ts';
 import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
 
@@ -100,7 +105,18 @@ interface Measurement {
   /** CPU time of the three members during the tool's run, per successful request. */
   serverCpuUsPerOp: number | null;
   quiet: boolean;
+  /** With SEGMENTS: the ops/s of each segment in order (p50 and p99 are then left out). */
+  segmentOpsPerSec?: number[];
   error?: string;
+}
+
+/** How each measurement is made, the same for every run. */
+interface Plan {
+  scale: number;
+  warmup: number;
+  segments: number;
+  quietMaxWaitMs: number;
+  quietBusyPct: number;
 }
 
 function intEnv(name: string, fallback: number, min: number, max: number): number {
@@ -120,10 +136,14 @@ function numberEnv(name: string, fallback: number): number {
   return v;
 }
 
-/** Where every run's numbers go: RESULTS, or a file per warm-up (runs with and without differ). */
-function resultsFile(warmup: number): string {
-  const name = warmup > 0 ? `cluster-put.warmup-${warmup}.results.json` : 'cluster-put.results.json';
-  return process.env.RESULTS ?? join(REPO_ROOT, 'bench', name);
+/** Where every run's numbers go: RESULTS, or a file per warm-up and segments (runs differ). */
+function resultsFile(warmup: number, segments: number): string {
+  const parts = [
+    'cluster-put',
+    ...(warmup > 0 ? [`warmup-${warmup}`] : []),
+    ...(segments > 1 ? [`segments-${segments}`] : []),
+  ];
+  return process.env.RESULTS ?? join(REPO_ROOT, 'bench', `${parts.join('.')}.results.json`);
 }
 
 function scenariosEnv(): readonly Scenario[] {
@@ -168,11 +188,9 @@ async function measure(
   scenario: Scenario,
   mode: Mode,
   run: number,
-  scale: number,
-  warmup: number,
-  quietMaxWaitMs: number,
-  quietBusyPct: number,
+  plan: Plan,
 ): Promise<Measurement> {
+  const { scale, warmup, segments } = plan;
   const base: Measurement = {
     run,
     scenario: scenario.name,
@@ -193,30 +211,50 @@ async function measure(
       const warm = await runTool(tool, [...globalArgs, ...scenario.args(() => String(warmup))], TOOL_TIMEOUT_MS);
       if (parseToolOutput(warm.stdout) === null) throw new Error(`warm-up run failed (exit ${warm.exitCode})`);
     }
-    const quiet = await waitQuiet(quietMaxWaitMs, quietBusyPct);
+    const quiet = await waitQuiet(plan.quietMaxWaitMs, plan.quietBusyPct);
     const pids = cluster.members.map((m) => m.pid!);
     const cpuBefore = await Promise.all(pids.map((p) => readCpuSeconds(p)));
-    const n = (total: number) => String(Math.max(1, Math.round(total * scale)));
+    const n = (total: number) => String(Math.max(1, Math.round((total * scale) / segments)));
     const args = [...globalArgs, ...scenario.args(n)];
-    const result = await runTool(tool, args, TOOL_TIMEOUT_MS);
+    const summaries: ToolSummary[] = [];
+    for (let i = 0; i < segments; i++) {
+      const result = await runTool(tool, args, TOOL_TIMEOUT_MS);
+      const summary = parseToolOutput(result.stdout);
+      if (summary === null) {
+        return {
+          ...base,
+          quiet: quiet.quiet,
+          error: `no summary (exit ${result.exitCode}${segments > 1 ? `, segment ${i + 1}` : ''}): ${result.stderr.slice(-300)}`,
+        };
+      }
+      summaries.push(summary);
+    }
     const cpuAfter = await Promise.all(pids.map((p) => readCpuSeconds(p)));
-    const summary = parseToolOutput(result.stdout);
-    if (summary === null) {
+    const cpuS = cpuAfter.reduce((s, v, i) => s + v - cpuBefore[i]!, 0);
+    const ops = summaries.reduce((s, x) => s + x.ops, 0);
+    const errors = summaries.reduce((s, x) => s + x.errors, 0);
+    const serverCpuUsPerOp = ops > 0 ? (cpuS * 1e6) / ops : null;
+    const only = summaries[0]!;
+    if (segments === 1) {
       return {
         ...base,
+        opsPerSec: only.opsPerSec,
+        p50Ms: only.p50Ms,
+        p99Ms: only.p99Ms,
+        errors,
+        serverCpuUsPerOp,
         quiet: quiet.quiet,
-        error: `no summary (exit ${result.exitCode}): ${result.stderr.slice(-300)}`,
       };
     }
-    const cpuS = cpuAfter.reduce((s, v, i) => s + v - cpuBefore[i]!, 0);
+    // The whole run's rate: all requests over the time the segments took (gaps between them left out).
+    const seconds = summaries.reduce((s, x) => s + x.totalS, 0);
     return {
       ...base,
-      opsPerSec: summary.opsPerSec,
-      p50Ms: summary.p50Ms,
-      p99Ms: summary.p99Ms,
-      errors: summary.errors,
-      serverCpuUsPerOp: summary.ops > 0 ? (cpuS * 1e6) / summary.ops : null,
+      opsPerSec: seconds > 0 ? ops / seconds : null,
+      errors,
+      serverCpuUsPerOp,
       quiet: quiet.quiet,
+      segmentOpsPerSec: summaries.map((x) => x.opsPerSec),
     };
   } catch (err) {
     return { ...base, error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
@@ -282,6 +320,42 @@ function table(results: readonly Measurement[], targets: readonly MemberKind[]):
         `| ${scenario.name} | ${mode} | ${fmt(a)} | ${fmt(b)} | ${ratio} | ${quiet} | ${fmt(p50(first!))} | ${fmt(p50(second))} | ` +
           `${fmt(p99(first!))} | ${fmt(p99(second))} | ${fmt(cpu(first!))} | ${fmt(cpu(second))} |`,
       );
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * With SEGMENTS: per scenario, mode and server, the median ops/s of each segment over the runs,
+ * and the ratio of each segment's medians.
+ */
+function segmentTable(results: readonly Measurement[], targets: readonly MemberKind[], segments: number): string {
+  const columns = Array.from({ length: segments }, (_, i) => i);
+  const lines = [
+    `| scenario | connections | server | ${columns.map((i) => `segment ${i + 1}`).join(' | ')} |`,
+    `|---|---|---|${columns.map(() => '---|').join('')}`,
+  ];
+  for (const scenario of SCENARIOS) {
+    for (const mode of [Mode.SPREAD, Mode.LEADER]) {
+      const rows = results.filter((r) => r.scenario === scenario.name && r.mode === mode && r.segmentOpsPerSec);
+      if (rows.length === 0) continue;
+      const medians = (server: MemberKind) =>
+        columns.map((i) =>
+          median(rows.filter((r) => r.server === server).flatMap((r) => r.segmentOpsPerSec?.slice(i, i + 1) ?? [])),
+        );
+      const byServer = targets.map((t) => medians(t));
+      targets.forEach((t, k) => {
+        lines.push(`| ${scenario.name} | ${mode} | ${t} | ${byServer[k]!.map((v) => fmt(v)).join(' | ')} |`);
+      });
+      const [a, b] = byServer;
+      if (a !== undefined && b !== undefined) {
+        const ratios = columns.map((i) => {
+          const x = a[i];
+          const y = b[i];
+          return x != null && y != null && x > 0 ? (y / x).toFixed(2) : '–';
+        });
+        lines.push(`| ${scenario.name} | ${mode} | ratio | ${ratios.join(' | ')} |`);
+      }
     }
   }
   return lines.join('\n');
@@ -374,7 +448,8 @@ function writeSection(text: string): void {
 
 async function main(): Promise<void> {
   const warmup = intEnv('WARMUP', 0, 0, 1_000_000);
-  const resultsPath = resultsFile(warmup);
+  const segments = intEnv('SEGMENTS', 1, 1, 100);
+  const resultsPath = resultsFile(warmup, segments);
   if (process.env.FROM_RESULTS === '1') {
     // Rewrites the README section from the last results file, measuring nothing.
     const saved = JSON.parse(readFileSync(resultsPath, 'utf8')) as {
@@ -395,11 +470,16 @@ async function main(): Promise<void> {
   const scale = numberEnv('SCALE', 1);
   const targets = targetsEnv();
   const scenarios = scenariosEnv();
-  const quietMaxWaitMs = intEnv('QUIET_MAX_WAIT', 20, 0, 600) * 1000;
-  const quietBusyPct = intEnv('QUIET_BUSY', 15, 1, 100);
+  const plan: Plan = {
+    scale,
+    warmup,
+    segments,
+    quietMaxWaitMs: intEnv('QUIET_MAX_WAIT', 20, 0, 600) * 1000,
+    quietBusyPct: intEnv('QUIET_BUSY', 15, 1, 100),
+  };
   const writeReadme =
     process.env.README === undefined
-      ? targets.join(',') === 'etcd,etcd-ts' && warmup === 0
+      ? targets.join(',') === 'etcd,etcd-ts' && warmup === 0 && segments === 1
       : process.env.README === '1';
   const tool = process.env.BENCH_TOOL ?? defaultToolPath(process.env);
   ensureBenchmarkTool(tool);
@@ -411,21 +491,28 @@ async function main(): Promise<void> {
     for (const scenario of scenarios) {
       for (const mode of [Mode.SPREAD, Mode.LEADER]) {
         for (const server of targets) {
-          const m = await measure(tool, server, scenario, mode, run, scale, warmup, quietMaxWaitMs, quietBusyPct);
+          const m = await measure(tool, server, scenario, mode, run, plan);
           results.push(m);
           console.log(
             `run ${run} ${scenario.name} (${mode}) ${server}: ` +
               (m.error !== undefined
                 ? `error: ${m.error}`
                 : `${fmt(m.opsPerSec)} ops/s, p50 ${fmt(m.p50Ms)} ms, p99 ${fmt(m.p99Ms)} ms, ` +
-                  `${fmt(m.serverCpuUsPerOp)} µs CPU/op, ${m.errors} errors${m.quiet ? '' : ' (host not quiet)'}`),
+                  `${fmt(m.serverCpuUsPerOp)} µs CPU/op, ${m.errors} errors${m.quiet ? '' : ' (host not quiet)'}` +
+                  (m.segmentOpsPerSec === undefined
+                    ? ''
+                    : `; segments ${m.segmentOpsPerSec.map((v) => fmt(v)).join(' ')}`)),
           );
-          writeFileSync(resultsPath, `${JSON.stringify({ runs, scale, warmup, targets, commit, results }, null, 2)}\n`);
+          writeFileSync(
+            resultsPath,
+            `${JSON.stringify({ runs, scale, warmup, segments, targets, commit, results }, null, 2)}\n`,
+          );
         }
       }
     }
   }
   console.log(`\n${table(results, targets)}\n`);
+  if (segments > 1) console.log(`${segmentTable(results, targets, segments)}\n`);
   if (writeReadme) {
     writeSection(section(results, targets, runs, scale, warmup, commit));
     console.log(`# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)}`);
