@@ -233,9 +233,10 @@ async function measure(
     const cpuS = cpuAfter.reduce((s, v, i) => s + v - cpuBefore[i]!, 0);
     const ops = summaries.reduce((s, x) => s + x.ops, 0);
     const errors = summaries.reduce((s, x) => s + x.errors, 0);
+    // With segments, the members' CPU between two runs of the tool (idle but for heartbeats) counts too.
     const serverCpuUsPerOp = ops > 0 ? (cpuS * 1e6) / ops : null;
-    const only = summaries[0]!;
     if (segments === 1) {
+      const only = summaries[0]!;
       return {
         ...base,
         opsPerSec: only.opsPerSec,
