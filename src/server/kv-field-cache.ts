@@ -105,7 +105,29 @@ class RevisionTable {
   }
 }
 
+/** What a cache counts; a member keeps one across the caches it replaces (metrics read it). */
+export interface RangeCacheCounters {
+  /** Fields looked up and found. */
+  hits: number;
+  /** Fields looked up and not found (read from the store, then cached if there is room). */
+  misses: number;
+  /** Entries forgotten when their slab was reused. */
+  evictions: number;
+}
+
+/** The counters, and what a cache holds. */
+export interface RangeCacheStats extends RangeCacheCounters {
+  entries: number;
+  allocatedBytes: number;
+  capacityBytes: number;
+}
+
+export function newRangeCacheCounters(): RangeCacheCounters {
+  return { hits: 0, misses: 0, evictions: 0 };
+}
+
 export class KvFieldCache {
+  readonly counters: RangeCacheCounters;
   private readonly shift: number;
   /** Offset bits of a location. */
   private readonly mask: number;
@@ -121,9 +143,14 @@ export class KvFieldCache {
 
   /**
    * A cache of at most `maxBytes` of fields (rounded down to whole slabs; less than one slab:
-   * nothing is cached). `slabBytes` must be a power of two.
+   * nothing is cached). `slabBytes` must be a power of two. Lookups and evictions are counted
+   * in `counters`.
    */
-  constructor(maxBytes: number, slabBytes = DEFAULT_SLAB_BYTES) {
+  constructor(
+    maxBytes: number,
+    slabBytes = DEFAULT_SLAB_BYTES,
+    counters: RangeCacheCounters = newRangeCacheCounters(),
+  ) {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`bad cache size ${maxBytes}`);
     if (!Number.isInteger(slabBytes) || slabBytes < 64 || (slabBytes & (slabBytes - 1)) !== 0) {
       throw new RangeError(`bad slab size ${slabBytes}`);
@@ -132,6 +159,7 @@ export class KvFieldCache {
     this.mask = slabBytes - 1;
     this.slabCount = Math.floor(Math.min(maxBytes, MAX_LOCATIONS) / slabBytes);
     this.maxEntries = Math.max(1, (this.slabCount * slabBytes) / MIN_MEAN_FIELD_BYTES);
+    this.counters = counters;
   }
 
   get enabled(): boolean {
@@ -155,8 +183,10 @@ export class KvFieldCache {
 
   /** The location of the field of revision main_sub, or -1. */
   find(main: number, sub: number): number {
-    if (sub >= SUB_SPAN || main >= MAIN_LIMIT) return -1;
-    return this.where.get(main * SUB_SPAN + sub + 1);
+    const loc = sub >= SUB_SPAN || main >= MAIN_LIMIT ? -1 : this.where.get(main * SUB_SPAN + sub + 1);
+    if (loc < 0) this.counters.misses++;
+    else this.counters.hits++;
+    return loc;
   }
 
   /** The location just past the field at `loc`. */
@@ -217,7 +247,9 @@ export class KvFieldCache {
     } else {
       this.slot = (this.slot + 1) % this.slabs.length;
       const entries = this.slabEntries[this.slot]!;
+      const before = this.where.size;
       for (let i = 0; i < entries.length; i += 2) this.where.delete(entries[i]!, entries[i + 1]!);
+      this.counters.evictions += before - this.where.size;
       entries.length = 0;
     }
     this.at = 0;

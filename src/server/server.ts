@@ -93,7 +93,13 @@ import {
   isTxnReadOnly,
   isTxnSerializable,
 } from './kv-apply.ts';
-import { DEFAULT_RANGE_CACHE_BYTES, KvFieldCache } from './kv-field-cache.ts';
+import {
+  DEFAULT_RANGE_CACHE_BYTES,
+  DEFAULT_SLAB_BYTES,
+  KvFieldCache,
+  newRangeCacheCounters,
+  type RangeCacheStats,
+} from './kv-field-cache.ts';
 import { LEASE_REVOKE_PER_SEC, Lessor, MAX_LEASE_TTL_SEC } from './lessor.ts';
 import { decodeMember, encodeMember, healthyToAdd, healthyToRemove, type Member, Membership } from './membership.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -306,6 +312,8 @@ export class EtcdServer {
   store: MvccStore;
   /** Encoded KeyValues of this store's revisions, for Ranges (a new one with a new store). */
   private rangeCache: KvFieldCache;
+  /** Lookups and evictions of every range cache this member has had (one is replaced with the store). */
+  private readonly rangeCacheCounters = newRangeCacheCounters();
   private transport: Transport | undefined = undefined;
   /** The peer URLs the transport was last given, per member. */
   private readonly peerUrlsKnown = new Map<bigint, string>();
@@ -382,7 +390,11 @@ export class EtcdServer {
     this.backend = backend;
     backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
-    this.rangeCache = new KvFieldCache(opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES);
+    this.rangeCache = new KvFieldCache(
+      opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES,
+      DEFAULT_SLAB_BYTES,
+      this.rangeCacheCounters,
+    );
     this.lessor = lessor;
     this.watchHub = new WatchHub(store, backend, {
       maxResponseBytes: opts.maxRequestBytes,
@@ -509,6 +521,17 @@ export class EtcdServer {
       if (stats !== null) out.set(id, stats);
     }
     return out;
+  }
+
+  /** The range cache's counts since the member started, and what it holds now. */
+  rangeCacheStats(): RangeCacheStats {
+    const cache = this.rangeCache;
+    return {
+      ...this.rangeCacheCounters,
+      entries: cache.size,
+      allocatedBytes: cache.allocatedBytes,
+      capacityBytes: cache.capacityBytes,
+    };
   }
 
   /** Whether this member is a learner in the membership it has applied. */
@@ -1247,7 +1270,11 @@ export class EtcdServer {
     this.backend = backend;
     backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
-    this.rangeCache = new KvFieldCache(this.opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES);
+    this.rangeCache = new KvFieldCache(
+      this.opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES,
+      DEFAULT_SLAB_BYTES,
+      this.rangeCacheCounters,
+    );
     this.lessor = lessor;
     this.membership = new Membership(backend);
     this.watchHub.replaceStore(store, backend);

@@ -2,7 +2,8 @@
  * `/metrics` of a two-member etcd-ts cluster (in this process), read with a strict parser of
  * the text format and held against a scrape of the real etcd: the metrics dashboards use are
  * there, with etcd's help texts, types, label names and histogram buckets, and they move when
- * the cluster works (puts commit proposals, fsync the WAL, commit the backend, count gRPC calls).
+ * the cluster works (puts commit proposals, fsync the WAL, commit the backend, count gRPC calls);
+ * and etcd-ts's own range-cache metrics count what ranges find there.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { EtcdService } from '../../src/api/etcd-service.ts';
+import { Channel } from '../../src/client/channel.ts';
 import { type Member as EmbeddedMember, startMember } from '../../src/embed/index.ts';
+import { KVService, RangeRequest } from '../../src/proto/index.ts';
 import { createSilentLogger } from '../../src/server/logger.ts';
 import { formatGoFloat } from '../../src/server/metrics.ts';
 import { Member, MemberKind } from '../helpers/member.ts';
@@ -222,6 +225,42 @@ describe('/metrics', { timeout: 90_000 }, () => {
     assert.equal(value(now, 'etcd_server_proposals_pending'), 0);
     assert.ok(value(now, 'process_cpu_seconds_total') > 0);
     assert.ok(value(now, 'process_start_time_seconds') * 1000 <= Date.now());
+  });
+
+  test("the range cache's counts: a range read again over gRPC is served from it", async () => {
+    const url = members[0]!.clientUrls[0]!;
+    // gRPC ranges are encoded through the cache (the JSON gateway's are not).
+    const channel = new Channel(url);
+    after(() => channel.close());
+    const range = () =>
+      channel.unary(
+        KVService.Range,
+        RangeRequest.fromPartial({ key: Buffer.from('cache/'), rangeEnd: Buffer.from('cache0'), serializable: true }),
+        { timeoutMs: 5_000 },
+      );
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await post(url, '/v3/kv/put', `{"key":"${b64(`cache/${i}`)}","value":"${b64('v')}"}`)).status, 200);
+    }
+    const before = await scrape(url);
+    const grew = (now: Map<string, Family>, name: string) => value(now, name) - value(before, name);
+    assert.equal((await range()).kvs.length, 5);
+    const first = await scrape(url);
+    // The first read finds none of the five and caches them; the second finds all five.
+    assert.equal(grew(first, 'etcd_ts_range_cache_misses_total'), 5);
+    assert.equal(grew(first, 'etcd_ts_range_cache_hits_total'), 0);
+    assert.equal((await range()).kvs.length, 5);
+    const second = await scrape(url);
+    assert.equal(grew(second, 'etcd_ts_range_cache_hits_total'), 5);
+    assert.equal(grew(second, 'etcd_ts_range_cache_misses_total'), 5);
+    assert.equal(value(second, 'etcd_ts_range_cache_evictions_total'), 0);
+    assert.ok(value(second, 'etcd_ts_range_cache_entries') >= 5);
+    assert.ok(value(second, 'etcd_ts_range_cache_allocated_bytes') > 0);
+    assert.equal(value(second, 'etcd_ts_range_cache_capacity_bytes'), 64 * 1024 * 1024);
+    for (const name of ['etcd_ts_range_cache_hits_total', 'etcd_ts_range_cache_entries']) {
+      assert.match(second.get(name)?.help ?? '', /range cache/, name);
+    }
+    assert.equal(second.get('etcd_ts_range_cache_hits_total')?.type, 'counter');
+    assert.equal(second.get('etcd_ts_range_cache_entries')?.type, 'gauge');
   });
 
   test('the metrics URL serves the same families; gzip when asked', async () => {

@@ -1,9 +1,9 @@
 // The cache of encoded KeyValue fields by revision (src/server/kv-field-cache.ts): what it
 // returns is what was added, its memory stays within its slabs, and runs of neighbouring
-// fields are copied whole but never across the end of a slab.
+// fields are copied whole but never across the end of a slab; lookups and evictions are counted.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FieldRun, KvFieldCache } from '../../src/server/kv-field-cache.ts';
+import { FieldRun, KvFieldCache, newRangeCacheCounters } from '../../src/server/kv-field-cache.ts';
 
 /** A `kvs` field as range-wire.ts writes it: tag, length varint, `payload` bytes of `fill`. */
 function field(payload: number, fill: number): Buffer {
@@ -131,4 +131,26 @@ test('a cache smaller than a slab holds nothing; bad sizes are refused', () => {
   assert.equal(new KvFieldCache(0).enabled, false);
   assert.throws(() => new KvFieldCache(-1), /bad cache size -1/);
   assert.throws(() => new KvFieldCache(1024, 100), /bad slab size 100/);
+});
+
+test('lookups and evictions are counted, across the caches that share counters', () => {
+  const slabBytes = 256;
+  const counters = newRangeCacheCounters();
+  const cache = new KvFieldCache(2 * slabBytes, slabBytes, counters);
+  const bytes = field(100, 7); // two fit in a slab
+  assert.equal(cache.find(1, 0), -1);
+  cache.add(1, 0, bytes, 0, bytes.length);
+  assert.ok(cache.find(1, 0) >= 0);
+  assert.ok(cache.find(1, 0) >= 0);
+  assert.equal(cache.find(1, 4096), -1); // not cacheable: a miss too
+  assert.deepEqual(counters, { hits: 2, misses: 2, evictions: 0 });
+  // Two slabs of two fields each; the fifth field reuses the first slab and drops its two.
+  for (let main = 2; main <= 5; main++) cache.add(main, 0, bytes, 0, bytes.length);
+  assert.equal(counters.evictions, 2);
+  assert.equal(cache.size, 3);
+  assert.equal(cache.find(1, 0), -1);
+  // A cache made with the same counters (a store replaced) goes on counting there.
+  const next = new KvFieldCache(2 * slabBytes, slabBytes, counters);
+  assert.equal(next.find(5, 0), -1);
+  assert.deepEqual(counters, { hits: 2, misses: 4, evictions: 2 });
 });

@@ -4,7 +4,8 @@
  * the round-trip times to peers.
  */
 import type { StatusResponse } from '../../proto/index.ts';
-import { Gauge, Histogram, type MetricsRegistry } from '../../server/metrics.ts';
+import type { RangeCacheStats } from '../../server/kv-field-cache.ts';
+import { Counter, Gauge, Histogram, type MetricsRegistry } from '../../server/metrics.ts';
 import { type RoundTripStats, RTT_BUCKETS_SECONDS } from '../../transport/index.ts';
 import { VERSION } from '../../version.ts';
 
@@ -19,6 +20,7 @@ export interface MemberMetricsSource {
   pendingProposals(): number;
   /** The round-trip times to each peer, by member id. */
   peerRoundTrips(): ReadonlyMap<bigint, RoundTripStats>;
+  rangeCacheStats(): RangeCacheStats;
   readonly store: {
     rev(): number;
     compactRev(): number;
@@ -88,6 +90,27 @@ export function registerMemberMetrics(
     }),
   );
 
+  // The range cache (--range-cache-bytes) is etcd-ts's own: its metrics carry our prefix.
+  const counter = (name: string, help: string): Counter => registry.register(new Counter({ name, help }));
+  const cacheHits = counter(
+    'etcd_ts_range_cache_hits_total',
+    'Key-values of range responses copied from the range cache.',
+  );
+  const cacheMisses = counter(
+    'etcd_ts_range_cache_misses_total',
+    'Key-values of range responses read from the store because the range cache did not hold them.',
+  );
+  const cacheEvictions = counter(
+    'etcd_ts_range_cache_evictions_total',
+    'Key-values dropped from the range cache to make room for others.',
+  );
+  const cacheEntries = gauge('etcd_ts_range_cache_entries', 'Key-values held in the range cache.');
+  const cacheBytes = gauge('etcd_ts_range_cache_allocated_bytes', 'Memory the range cache has allocated, in bytes.');
+  const cacheCapacity = gauge(
+    'etcd_ts_range_cache_capacity_bytes',
+    'The most memory the range cache may allocate, in bytes (--range-cache-bytes, in whole slabs).',
+  );
+
   serverVersion.labels(VERSION.server).set(1);
   clusterVersion.labels(majorMinor(VERSION.cluster)).set(1);
   quota.set(options.quotaBackendBytes);
@@ -108,6 +131,13 @@ export function registerMemberMetrics(
     for (const [id, stats] of server.peerRoundTrips()) {
       roundTrip.labels(id.toString(16)).setCumulative(stats.cumulativeCounts, stats.sumSeconds, stats.count);
     }
+    const cache = server.rangeCacheStats();
+    cacheHits.labels().value = cache.hits;
+    cacheMisses.labels().value = cache.misses;
+    cacheEvictions.labels().value = cache.evictions;
+    cacheEntries.set(cache.entries);
+    cacheBytes.set(cache.allocatedBytes);
+    cacheCapacity.set(cache.capacityBytes);
     const status = server.status();
     committed.set(Number(status.raftIndex));
     applied.set(Number(status.raftAppliedIndex));
