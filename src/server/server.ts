@@ -390,11 +390,7 @@ export class EtcdServer {
     this.backend = backend;
     backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
-    this.rangeCache = new KvFieldCache(
-      opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES,
-      DEFAULT_SLAB_BYTES,
-      this.rangeCacheCounters,
-    );
+    this.rangeCache = this.newRangeCache();
     this.lessor = lessor;
     this.watchHub = new WatchHub(store, backend, {
       maxResponseBytes: opts.maxRequestBytes,
@@ -521,6 +517,15 @@ export class EtcdServer {
       if (stats !== null) out.set(id, stats);
     }
     return out;
+  }
+
+  /** An empty range cache of --range-cache-bytes, counting into the member's counters. */
+  private newRangeCache(): KvFieldCache {
+    return new KvFieldCache(
+      this.opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES,
+      DEFAULT_SLAB_BYTES,
+      this.rangeCacheCounters,
+    );
   }
 
   /** The range cache's counts since the member started, and what it holds now. */
@@ -1270,11 +1275,7 @@ export class EtcdServer {
     this.backend = backend;
     backend.onCommit = this.metrics.onBackendCommit;
     this.store = store;
-    this.rangeCache = new KvFieldCache(
-      this.opts.rangeCacheBytes ?? DEFAULT_RANGE_CACHE_BYTES,
-      DEFAULT_SLAB_BYTES,
-      this.rangeCacheCounters,
-    );
+    this.rangeCache = this.newRangeCache();
     this.lessor = lessor;
     this.membership = new Membership(backend);
     this.watchHub.replaceStore(store, backend);

@@ -16,10 +16,9 @@ import type { HealthCheck, HealthQuery, HealthReport } from '../http.ts';
 
 /** What the health checks read of a member (EtcdServer provides it). */
 export interface HealthSource {
-  readonly memberId: bigint;
   hasLeader(): boolean;
+  isLearner(): boolean;
   alarmList(): readonly { readonly alarm: number }[];
-  members(): readonly { readonly id: bigint; readonly isLearner: boolean }[];
   range(request: RangeRequest): Promise<RangeResponse>;
 }
 
@@ -112,11 +111,8 @@ export class EtcdHealth {
         return this.#read(true);
       case 'linearizable_read':
         return this.#read(false);
-      case 'non_learner': {
-        const s = this.#server;
-        const learner = s.members().some((m) => m.id === s.memberId && m.isLearner);
-        return Promise.resolve(learner ? 'not supported for learner' : null);
-      }
+      case 'non_learner':
+        return Promise.resolve(this.#server.isLearner() ? 'not supported for learner' : null);
       default:
         return Promise.resolve(`unknown health check ${name}`);
     }

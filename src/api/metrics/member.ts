@@ -14,7 +14,7 @@ export interface MemberMetricsSource {
   readonly memberId: bigint;
   hasLeader(): boolean;
   leader(): bigint;
-  members(): readonly { readonly id: bigint; readonly isLearner: boolean }[];
+  isLearner(): boolean;
   status(): Pick<StatusResponse, 'raftIndex' | 'raftAppliedIndex' | 'dbSize' | 'dbSizeInUse'>;
   /** Proposals made by this member and not yet applied. */
   pendingProposals(): number;
@@ -119,7 +119,7 @@ export function registerMemberMetrics(
     const leader = server.leader();
     hasLeader.set(server.hasLeader() ? 1 : 0);
     isLeader.set(leader !== 0n && leader === server.memberId ? 1 : 0);
-    isLearner.set(server.members().some((m) => m.id === server.memberId && m.isLearner) ? 1 : 0);
+    isLearner.set(server.isLearner() ? 1 : 0);
     pending.set(server.pendingProposals());
     serverId.reset();
     serverId.labels(server.memberId.toString(16)).set(1);
