@@ -10,6 +10,8 @@ command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 # The JSON gateway's reference client (test/http/etcd3gw.test.ts), for Debian's python.
 /usr/bin/python3 -c 'import etcd3gw' >/dev/null 2>&1 || need_apt+=(python3-etcd3gw)
+# The gRPC python client (test/compat/python-etcd3.test.ts), likewise.
+/usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || need_apt+=(python3-etcd3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -6,38 +6,14 @@
  * is given `/v3beta/`.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ensurePythonModule, PYTHON } from '../helpers/debian-python.ts';
 import { Member, MemberKind } from '../helpers/member.ts';
 
 const SCRIPT = fileURLToPath(new URL('./etcd3gw_client.py', import.meta.url));
-/** Debian's python, where the python3-etcd3gw package installs. */
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const SCRIPT_TIMEOUT_MS = 60_000;
-
-function hasEtcd3gw(): boolean {
-  try {
-    execFileSync(PYTHON, ['-c', 'import etcd3gw'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Installs python3-etcd3gw when it is missing (the test's only setup step). */
-function ensureEtcd3gw(): void {
-  if (hasEtcd3gw()) return;
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-  const [command, ...args] = [...sudo, 'apt-get', 'install', '-y', '-qq', 'python3-etcd3gw'];
-  execFileSync(command!, args, {
-    stdio: 'ignore',
-    timeout: 300_000,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  if (!hasEtcd3gw()) throw new Error('python3-etcd3gw is not importable after apt-get install');
-}
 
 function runScript(member: Member, apiPath?: string): Promise<Record<string, unknown>> {
   const args = [SCRIPT, '127.0.0.1', String(member.clientPort), ...(apiPath === undefined ? [] : [apiPath])];
@@ -57,7 +33,7 @@ describe('python3-etcd3gw', { timeout: 120_000 }, () => {
   let ours: Member;
 
   before(async () => {
-    ensureEtcd3gw();
+    ensurePythonModule('etcd3gw', 'python3-etcd3gw');
     [etcd, ours] = await Promise.all([
       Member.start({ kind: MemberKind.ETCD, name: 'gw3-etcd' }),
       Member.start({ kind: MemberKind.ETCD_TS, name: 'gw3-ours' }),
