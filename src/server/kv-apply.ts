@@ -211,11 +211,14 @@ export function applyRange(view: ReadView, r: RangeRequest): RangeResponse {
     r.minModRevision !== 0n || r.maxModRevision !== 0n || r.minCreateRevision !== 0n || r.maxCreateRevision !== 0n;
   let limit = r.sortOrder !== RangeRequest_SortOrder.NONE || filtered ? 0 : requestedLimit;
   if (limit > 0) limit += 1; // one more than asked tells whether there is more
+  // A sort by value (any order: NONE sorts ascending) reads the values even for keys_only: etcd
+  // sorts the full key-values and strips the values after.
+  const sortsByValue = r.sortTarget === RangeRequest_SortTarget.VALUE;
   const result = view.range(r.key, r.rangeEnd, {
     rev: Number(r.revision),
     limit,
     countOnly: r.countOnly,
-    keysOnly: r.keysOnly,
+    keysOnly: r.keysOnly && !sortsByValue,
   });
   let kvs = result.kvs;
   if (filtered) {
