@@ -21,6 +21,7 @@ import {
   registerProcessMetrics,
   serveMetrics,
 } from './metrics/index.ts';
+import { RequireLeader } from './require-leader.ts';
 import { registerWatchService } from './watch.ts';
 
 /** etcd's request timeout (5 s plus two election timeouts), which bounds the health checks' reads. */
@@ -30,6 +31,7 @@ export class EtcdService implements MemberService {
   readonly name = 'etcd';
   server: EtcdServer | undefined = undefined;
   private stopCorruptionCheck: () => void = () => {};
+  private requireLeader: RequireLeader | undefined = undefined;
 
   async start(ctx: MemberContext): Promise<void> {
     const { config, dataDir, logger } = ctx;
@@ -73,11 +75,13 @@ export class EtcdService implements MemberService {
     const registry = new MetricsRegistry();
     const grpcMetrics = new GrpcMetrics(registry, { extensive: config.metrics === 'extensive' });
     // The auth layer sits inside the metrics: refused calls are counted with their status. A
-    // learner's refusals come before both, as in etcd.
+    // learner's refusals come before all, then those of calls that require a leader, as in etcd.
     const auth = authLayer(server, { clientCertAuth: config.clientCertAuth });
     const learner = learnerLayer(server);
+    const requireLeader = new RequireLeader(server, config.electionTimeoutMs);
+    this.requireLeader = requireLeader;
     const methods = new MethodTable(ctx.grpc, (desc, handler) =>
-      learner(desc, grpcMetrics.wrap(desc, auth(desc, handler))),
+      learner(desc, requireLeader.layer(desc, grpcMetrics.wrap(desc, auth(desc, handler)))),
     );
     const grpc = methods.grpc;
     registerKvService(grpc, server);
@@ -113,6 +117,7 @@ export class EtcdService implements MemberService {
 
   async stop(): Promise<void> {
     this.stopCorruptionCheck();
+    this.requireLeader?.close();
     await this.server?.close();
   }
 }
