@@ -17,6 +17,7 @@ import { goStatusText } from '../proto/grpc-status.ts';
 import {
   AuthService,
   ClusterService,
+  HealthService,
   LeaseService,
   MaintenanceService,
   type WatchRequest,
@@ -113,6 +114,9 @@ const CHECKS: ReadonlyMap<string, Check> = new Map<string, Check>([
   [AuthService.Authenticate.path, CHECK.open],
   [ClusterService.MemberList.path, CHECK.open],
   [MaintenanceService.Status.path, CHECK.open],
+  // gRPC's health service looks at no token, as etcd's.
+  [HealthService.Check.path, CHECK.open],
+  [HealthService.Watch.path, CHECK.open],
   [ClusterService.MemberAdd.path, CHECK.clusterAdmin],
   [ClusterService.MemberRemove.path, CHECK.clusterAdmin],
   [ClusterService.MemberUpdate.path, CHECK.clusterAdmin],

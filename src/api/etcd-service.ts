@@ -9,6 +9,7 @@ import { authLayer, registerAuthService } from './auth.ts';
 import { registerClusterService, servePeerMembers } from './cluster.ts';
 import { registerConcurrencyServices } from './concurrency.ts';
 import { MethodTable, serveGateway } from './gateway/index.ts';
+import { registerGrpcHealthService } from './grpc-health.ts';
 import { registerKvService } from './kv.ts';
 import { learnerLayer } from './learner.ts';
 import { registerLeaseService, servePeerLeases } from './lease.ts';
@@ -100,6 +101,7 @@ export class EtcdService implements MemberService {
     registerLeaseService(grpc, server);
     registerConcurrencyServices(grpc, server);
     registerAuthService(grpc, server);
+    registerGrpcHealthService(grpc);
 
     registry.registerAll(server.metrics.registry);
     registerMemberMetrics(registry, server, {

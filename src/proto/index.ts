@@ -12,6 +12,7 @@
 export * from './errors.ts';
 export * from './gen/authpb/auth.ts';
 export * from './gen/etcdserverpb/rpc.ts';
+export * from './gen/grpc/health/v1/health.ts';
 export * from './gen/mvccpb/kv.ts';
 export * from './gen/v3electionpb/v3election.ts';
 export * from './gen/v3lockpb/v3lock.ts';

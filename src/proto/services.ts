@@ -11,6 +11,7 @@ import {
   MaintenanceDefinition,
   WatchDefinition,
 } from './gen/etcdserverpb/rpc.ts';
+import { HealthDefinition } from './gen/grpc/health/v1/health.ts';
 import { ElectionDefinition } from './gen/v3electionpb/v3election.ts';
 import { LockDefinition } from './gen/v3lockpb/v3lock.ts';
 
@@ -135,6 +136,11 @@ export const MaintenanceService = serviceMethods(MaintenanceDefinition);
 export const AuthService = serviceMethods(AuthDefinition);
 export const LockService = serviceMethods(LockDefinition);
 export const ElectionService = serviceMethods(ElectionDefinition);
+/**
+ * gRPC's standard health service, which etcd serves beside its API. Not part of `services` or
+ * `allMethods` (etcd's own API, which the JSON gateway and the API's tests walk).
+ */
+export const HealthService = serviceMethods(HealthDefinition);
 
 /** Every service of etcd's gRPC API, keyed by fully qualified name. */
 export const services = Object.freeze({
