@@ -47,7 +47,7 @@ export class RequireLeader {
     this.#timer.unref();
   }
 
-  /** The open streams that require a leader (for tests and metrics). */
+  /** The open streams that require a leader (for tests). */
   get streamCount(): number {
     return this.#streams.size;
   }
