@@ -13,7 +13,7 @@ import {
   HealthService,
 } from '../proto/index.ts';
 import { GrpcError, GrpcStatus } from './errors.ts';
-import type { GrpcServer, ServerWritableCall } from './grpc/index.ts';
+import { type GrpcServer, type ServerWritableCall, untilCallEnds } from './grpc/index.ts';
 
 /** The service name that stands for the whole server. */
 const WHOLE_SERVER = '';
@@ -31,9 +31,7 @@ export function registerGrpcHealthService(grpc: GrpcServer): void {
           ? HealthCheckResponse_ServingStatus.SERVING
           : HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN;
       call.write({ status });
-      const signal = call.signal;
-      if (signal.aborted) return;
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      await untilCallEnds(call);
     },
   );
 }

@@ -14,6 +14,7 @@
  * The layer sits outside the metrics (etcd's check comes before its gRPC metrics) and inside the
  * learner's layer (etcd checks for a learner first).
  */
+import { REQUIRE_LEADER_METADATA } from '../proto/index.ts';
 import { etcdError } from './errors.ts';
 import type { AnyHandler, HandlerWrapper } from './gateway/index.ts';
 import type { AnyMethodDescriptor, ServerCall } from './grpc/index.ts';
@@ -21,17 +22,13 @@ import type { AnyMethodDescriptor, ServerCall } from './grpc/index.ts';
 /** Checks without a leader, one per election timeout, before the streams that require one end. */
 export const NO_LEADER_CHECKS_BEFORE_CANCEL = 3;
 
-/** The metadata key and value of clientv3's WithRequireLeader. */
-const REQUIRE_LEADER_KEY = 'hasleader';
-const REQUIRE_LEADER_VALUE = 'true';
-
 /** Whether the member knows a leader (itself or another member). */
 export interface LeaderState {
   hasLeader(): boolean;
 }
 
 function requiresLeader(call: ServerCall | undefined): boolean {
-  return call?.metadata?.[REQUIRE_LEADER_KEY] === REQUIRE_LEADER_VALUE;
+  return call?.metadata?.hasleader === REQUIRE_LEADER_METADATA.hasleader;
 }
 
 export class RequireLeader {

@@ -5,7 +5,7 @@
  */
 import { WatchService } from '../proto/index.ts';
 import type { EtcdServer } from '../server/server.ts';
-import type { GrpcServer } from './grpc/index.ts';
+import { type GrpcServer, untilCallEnds } from './grpc/index.ts';
 
 /**
  * What a watch stream may buffer before its watchers stop receiving live events and catch up
@@ -64,9 +64,7 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
           else if (u.$case === 'cancelRequest') stream.cancel(u.value.watchId);
           else stream.progress();
         }
-        if (!call.signal.aborted) {
-          await new Promise<void>((resolve) => call.signal.addEventListener('abort', () => resolve(), { once: true }));
-        }
+        await untilCallEnds(call);
       } finally {
         stream.close();
       }

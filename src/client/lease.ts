@@ -6,7 +6,12 @@
  * 'lost' once and stops; the keys attached to it are gone (or will be when the server notices).
  */
 import { EventEmitter } from 'node:events';
-import { type LeaseKeepAliveRequest, type LeaseKeepAliveResponse, LeaseService } from '../proto/index.ts';
+import {
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+  LeaseService,
+  REQUIRE_LEADER_METADATA,
+} from '../proto/index.ts';
 import { type GrpcCallError, Status } from './channel.ts';
 import type { ClientCore } from './core.ts';
 import type { Endpoint } from './endpoints.ts';
@@ -279,7 +284,7 @@ export class LeaseKeeper {
         },
         // A member cut off from its leader cannot renew: have it drop the stream so renewals
         // move to another member (etcd's WithRequireLeader).
-        { hasleader: 'true' },
+        REQUIRE_LEADER_METADATA,
       )
       .then(
         (opened) => {

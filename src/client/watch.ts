@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import {
   Event_EventType,
   type Event as PbEvent,
+  REQUIRE_LEADER_METADATA,
   type WatchCreateRequest,
   WatchCreateRequest_FilterType,
   type WatchRequest,
@@ -65,8 +66,6 @@ export const WATCH_BUFFER_BATCHES_MAX = 10_000;
 export const WATCHERS_MAX = 10_000;
 const RECONNECT_BACKOFF_MS_BASE = 50;
 const RECONNECT_BACKOFF_MS_MAX = 2_000;
-/** Ask the server to drop the stream when its member has no leader (etcd's `WithRequireLeader`). */
-const REQUIRE_LEADER_METADATA = { hasleader: 'true' } as const;
 /** etcd's watch id for responses that belong to no single watcher. */
 const INVALID_WATCH_ID = -1n;
 

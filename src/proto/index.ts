@@ -16,4 +16,5 @@ export * from './gen/grpc/health/v1/health.ts';
 export * from './gen/mvccpb/kv.ts';
 export * from './gen/v3electionpb/v3election.ts';
 export * from './gen/v3lockpb/v3lock.ts';
+export * from './metadata.ts';
 export * from './services.ts';

@@ -11,11 +11,11 @@
  *   call without it (a serializable read) is served.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { GrpcCallError } from '../../src/client/channel.ts';
 import { KVService, PutRequest, RangeRequest } from '../../src/proto/index.ts';
 import { Cluster, MemberKind, waitFor } from '../helpers/cluster.ts';
+import { EtcdctlProcess } from '../helpers/etcdctl.ts';
 
 const GRPC_UNAVAILABLE = 14;
 /** etcdctl's exit code for a watch the server cancelled. */
@@ -26,50 +26,28 @@ const ELECTION_MS = 1_000;
 /** The most either server takes to end the watch after its peers die (etcd: ~3-5 s here). */
 const WATCH_END_WITHIN_MS = 15_000;
 
-interface Watch {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<{ code: number | null; atMs: number }>;
-}
-
-/** `etcdctl watch <key>` on `endpoint`, running until the server ends it (or the test kills it). */
-function etcdctlWatch(endpoint: string, key: string): Watch {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('ETCDCTL_')) env[name] = value;
-  env.ETCDCTL_API = '3';
-  const child = spawn('etcdctl', [`--endpoints=${endpoint}`, 'watch', key], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  const exit = new Promise<{ code: number | null; atMs: number }>((resolve) => {
-    child.on('exit', (code) => resolve({ code, atMs: Date.now() }));
-  });
-  return { child, output: () => text, exit };
-}
-
-async function exitWithin(watch: Watch, ms: number): Promise<{ code: number | null; atMs: number }> {
+/** Resolves with the exit code of `ctl` and when it exited; rejects after `ms`. */
+async function exitWithin(ctl: EtcdctlProcess, ms: number): Promise<{ code: number | null; atMs: number }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`etcdctl watch still running after ${ms} ms: ${watch.output()}`)), ms);
+    timer = setTimeout(() => reject(new Error(`etcdctl still running after ${ms} ms: ${output(ctl)}`)), ms);
   });
   try {
-    return await Promise.race([watch.exit, timeout]);
+    return await Promise.race([ctl.exited.then((code) => ({ code, atMs: Date.now() })), timeout]);
   } finally {
     clearTimeout(timer);
   }
 }
 
+function output(ctl: EtcdctlProcess): string {
+  return ctl.stdout + ctl.stderr;
+}
+
 for (const kind of [MemberKind.ETCD, MemberKind.ETCD_TS]) {
   describe(`calls that require a leader, on a member that lost its peers (${kind})`, { timeout: 90_000 }, () => {
     let cluster: Cluster | undefined;
-    const watches: Watch[] = [];
-
     after(async () => {
-      for (const w of watches) w.child.kill('SIGKILL');
+      await EtcdctlProcess.stopAll();
       await cluster?.stop();
     });
 
@@ -78,29 +56,27 @@ for (const kind of [MemberKind.ETCD, MemberKind.ETCD_TS]) {
       const [alone, ...others] = cluster.members;
       assert.ok(alone !== undefined && others.length === 2);
       const key = 'require-leader';
-      const early = etcdctlWatch(alone.endpoint, key);
-      watches.push(early);
+      const early = new EtcdctlProcess(alone.endpoint, ['watch', key]);
       // The watch is up once a put shows in it (etcdctl may still be connecting at the first).
       const put = PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v1') });
       await waitFor('the watch to see a put', 10_000, async () => {
         await alone.channel.unary(KVService.Put, put, { timeoutMs: 5_000 });
-        return early.output().includes('v1') ? true : undefined;
+        return output(early).includes('v1') ? true : undefined;
       });
 
       const lostAtMs = Date.now();
       for (const m of others) await m.kill();
       const ended = await exitWithin(early, WATCH_END_WITHIN_MS);
-      assert.equal(ended.code, ETCDCTL_WATCH_CANCELLED_EXIT, early.output());
-      assert.ok(early.output().includes(CANCEL_MESSAGE), early.output());
+      assert.equal(ended.code, ETCDCTL_WATCH_CANCELLED_EXIT, output(early));
+      assert.ok(output(early).includes(CANCEL_MESSAGE), output(early));
       // Not at the first sign of trouble: the leader is lost after an election timeout, and the
       // watch lasts a few checks more.
       assert.ok(ended.atMs - lostAtMs >= 2 * ELECTION_MS, `ended ${ended.atMs - lostAtMs} ms after the loss`);
 
-      const late = etcdctlWatch(alone.endpoint, key);
-      watches.push(late);
+      const late = new EtcdctlProcess(alone.endpoint, ['watch', key]);
       const refused = await exitWithin(late, 5_000);
-      assert.equal(refused.code, ETCDCTL_WATCH_CANCELLED_EXIT, late.output());
-      assert.ok(late.output().includes(CANCEL_MESSAGE), late.output());
+      assert.equal(refused.code, ETCDCTL_WATCH_CANCELLED_EXIT, output(late));
+      assert.ok(output(late).includes(CANCEL_MESSAGE), output(late));
 
       const range = RangeRequest.fromPartial({ key: Buffer.from(key), serializable: true });
       await assert.rejects(

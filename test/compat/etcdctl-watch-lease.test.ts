@@ -15,73 +15,18 @@
  * the watched key shows in its output; the output up to that probe is left out.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KVService, PutRequest, RangeRequest } from '../../src/proto/index.ts';
-import { etcdctl } from '../helpers/etcdctl.ts';
+import { EtcdctlProcess, etcdctl } from '../helpers/etcdctl.ts';
 import { compatTarget, Member, MemberKind } from '../helpers/member.ts';
 
 const SUITE_TIMEOUT_MS = 90_000;
-const WAIT_MS = 10_000;
 const PROBE_WAIT_MS = 300;
 const PROBES_MAX = 30;
 
 let reference: Member;
 let target: Member;
-
-/** Long-running etcdctl processes, killed when the suite ends. */
-const running = new Set<Ctl>();
-
-function etcdctlEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('ETCDCTL_')) env[name] = value;
-  env.ETCDCTL_API = '3';
-  return env;
-}
-
-/** One long-running etcdctl. */
-class Ctl {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(endpoint: string, args: readonly string[]) {
-    this.child = spawn('etcdctl', [`--endpoints=${endpoint}`, '--dial-timeout=3s', ...args], {
-      env: etcdctlEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    running.add(this);
-    void this.exited.then(() => running.delete(this));
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async waitFor(done: (stdout: string) => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!done(this.stdout)) {
-      if (Date.now() > deadline || (!this.alive && !done(this.stdout))) {
-        throw new Error(`etcdctl ${what}: not within ${timeoutMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      }
-      await sleep(20);
-    }
-  }
-
-  /** Stops it (SIGTERM, then SIGKILL) and returns its exit code. */
-  async stop(): Promise<number | null> {
-    if (this.alive) this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3_000);
-    const code = await this.exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
 
 /** What a scenario printed, to be compared between the servers. */
 class Transcript {
@@ -161,7 +106,7 @@ async function equaliseRevisions(): Promise<void> {
  * Waits until the watch prints a probe put on `key`: puts `ready-<n>` values until the last one
  * shows. Returns the output length just past it (what comes after is the test's).
  */
-async function waitWatching(m: Member, watch: Ctl, key: string): Promise<number> {
+async function waitWatching(m: Member, watch: EtcdctlProcess, key: string): Promise<number> {
   for (let i = 0; i < PROBES_MAX; i++) {
     const value = `ready-${i}`;
     await m.channel.unary(KVService.Put, PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from(value) }));
@@ -193,7 +138,7 @@ function watchScenario(
   last: string,
 ): (m: Member, t: Transcript) => Promise<void> {
   return async (m, t) => {
-    const watch = new Ctl(m.endpoint, ['watch', ...args]);
+    const watch = new EtcdctlProcess(m.endpoint, ['watch', ...args]);
     try {
       const from = await waitWatching(m, watch, probeKey);
       for (const w of writes) await t.run(w);
@@ -217,7 +162,7 @@ describe(`etcdctl ${MemberKind.ETCD} vs ${compatTarget()}: watch, lease, lock, e
   });
 
   after(async () => {
-    await Promise.all([...running].map((c) => c.stop()));
+    await EtcdctlProcess.stopAll();
     await Promise.all([reference?.stop(), target?.stop()]);
   });
 
@@ -298,7 +243,7 @@ describe(`etcdctl ${MemberKind.ETCD} vs ${compatTarget()}: watch, lease, lock, e
       await t.run(['put', 'hist', 'h2']);
       await t.run(['del', 'hist']);
       for (const format of ['simple', 'json']) {
-        const watch = new Ctl(m.endpoint, ['watch', '--rev', String(first + 1), 'hist', '-w', format]);
+        const watch = new EtcdctlProcess(m.endpoint, ['watch', '--rev', String(first + 1), 'hist', '-w', format]);
         try {
           await watch.waitFor(
             (out) => (out.match(/h2|"mod_revision"/g) ?? []).length >= (format === 'json' ? 3 : 1),
@@ -309,7 +254,7 @@ describe(`etcdctl ${MemberKind.ETCD} vs ${compatTarget()}: watch, lease, lock, e
           await watch.stop();
         }
       }
-      const live = new Ctl(m.endpoint, ['watch', '--rev', String(first + 1), 'hist', '--prev-kv']);
+      const live = new EtcdctlProcess(m.endpoint, ['watch', '--rev', String(first + 1), 'hist', '--prev-kv']);
       try {
         await live.waitFor((out) => out.includes('DELETE'), 'history with --prev-kv');
         await t.run(['put', 'hist', 'h3']);
@@ -359,11 +304,11 @@ describe(`etcdctl ${MemberKind.ETCD} vs ${compatTarget()}: watch, lease, lock, e
 
   test('lock: the second contender waits until the first exits', async () => {
     await same('lock', async (m, t) => {
-      const first = new Ctl(m.endpoint, ['lock', 'mylock']);
-      let second: Ctl | undefined;
+      const first = new EtcdctlProcess(m.endpoint, ['lock', 'mylock']);
+      let second: EtcdctlProcess | undefined;
       try {
         await first.waitFor((out) => out.includes('mylock/'), 'first lock');
-        second = new Ctl(m.endpoint, ['lock', 'mylock', 'echo', 'second-acquired']);
+        second = new EtcdctlProcess(m.endpoint, ['lock', 'mylock', 'echo', 'second-acquired']);
         await sleep(1_000);
         assert.equal(second.stdout, '', 'the second contender got the lock while the first held it');
         assert.ok(second.alive, 'the second contender gave up');
@@ -381,14 +326,14 @@ describe(`etcdctl ${MemberKind.ETCD} vs ${compatTarget()}: watch, lease, lock, e
 
   test('elect: a campaigner, an observer (elect -l), and a second campaigner taking over', async () => {
     await same('elect', async (m, t) => {
-      const leader = new Ctl(m.endpoint, ['elect', 'myelection', 'p1']);
-      let observer: Ctl | undefined;
-      let next: Ctl | undefined;
+      const leader = new EtcdctlProcess(m.endpoint, ['elect', 'myelection', 'p1']);
+      let observer: EtcdctlProcess | undefined;
+      let next: EtcdctlProcess | undefined;
       try {
         await leader.waitFor((out) => out.includes('p1\n'), 'first campaigner elected');
-        observer = new Ctl(m.endpoint, ['elect', '-l', 'myelection']);
+        observer = new EtcdctlProcess(m.endpoint, ['elect', '-l', 'myelection']);
         await observer.waitFor((out) => out.includes('p1\n'), 'observer sees p1');
-        next = new Ctl(m.endpoint, ['elect', 'myelection', 'p2']);
+        next = new EtcdctlProcess(m.endpoint, ['elect', 'myelection', 'p2']);
         await sleep(1_000);
         assert.equal(next.stdout, '', 'the second campaigner was elected while the first led');
         t.add('first campaigner', leader.stdout);

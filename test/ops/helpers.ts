@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../../src/client/index.ts';
 import { KVService, type RangeResponse } from '../../src/proto/index.ts';
+import { etcdctlEnv } from '../helpers/etcdctl.ts';
 import { freePort } from '../helpers/ports.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -239,9 +240,7 @@ export function cli(
   args: readonly string[],
   timeoutMs = CLI_TIMEOUT_MS,
 ): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ETCDCTL_')) env[k] = v;
-  env.ETCDCTL_API = '3';
+  const env = etcdctlEnv();
   const [file, argv] =
     tool === 'etcdctl' ? ['etcdctl', [...args]] : [process.execPath, ['--import', 'tsx', ETCDCTL_TS_BIN, ...args]];
   return new Promise((resolve, reject) => {

@@ -16,6 +16,7 @@ import type {
   AnyMethodDescriptor,
   BidiStreamingHandler,
   ClientStreamingHandler,
+  ServerCall,
   ServerStreamingHandler,
   ServerWritableCall,
   UnaryHandler,
@@ -85,6 +86,13 @@ const OK_TRAILERS_ONLY: OutgoingHttpHeaders = Object.freeze({
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
 const END_STREAM = Object.freeze({ endStream: true, sendDate: false });
 const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/** Resolves when `call` ends (its signal aborts): for a stream that stays open until the client goes. */
+export function untilCallEnds(call: ServerCall): Promise<void> {
+  const signal = call.signal;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
 
 /** A response that carries only a status (no message): headers and trailers in one HEADERS frame. */
 export function respondWithStatus(stream: ServerStream, code: GrpcStatus, message: string): void {
