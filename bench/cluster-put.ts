@@ -34,7 +34,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
-import { defaultToolPath } from './lib/config.ts';
+import { defaultToolPath, intEnv } from './lib/config.ts';
 import { parseEtcdVersion, parseToolOutput, type ToolSummary } from './lib/parse.ts';
 import { readCpuSeconds, waitQuiet } from './lib/procfs.ts';
 import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
@@ -117,15 +117,6 @@ interface Plan {
   segments: number;
   quietMaxWaitMs: number;
   quietBusyPct: number;
-}
-
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max)
-    throw new Error(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
-  return v;
 }
 
 function numberEnv(name: string, fallback: number): number {

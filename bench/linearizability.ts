@@ -16,15 +16,7 @@ import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
 import { checkOperations } from '../test/robustness/checker.ts';
 import { describeOperations, kvModel } from '../test/robustness/kv-model.ts';
 import { checkFinalReads, checkRevisions, FaultKind, runWorkload } from '../test/robustness/workload.ts';
-
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max)
-    throw new Error(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
-  return v;
-}
+import { intEnv } from './lib/config.ts';
 
 function faultsEnv(): FaultKind[] {
   const all = Object.values(FaultKind);

@@ -33,17 +33,10 @@ import {
   WatchResponse,
   WatchService,
 } from '../src/proto/index.ts';
+import { intEnv } from './lib/config.ts';
 import { freePorts, serverArgs } from './lib/server.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer in [${min}, ${max}]`);
-  return n;
-}
 
 const WATCHERS = intEnv('WATCHERS', 10_000, 1, 1_000_000);
 const STREAMS = intEnv('STREAMS', 100, 1, 10_000);

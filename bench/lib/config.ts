@@ -133,6 +133,11 @@ function numberVar(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   return n;
 }
 
+/** A whole-number variable of this process's environment in [min, max], or `dflt` when unset. */
+export function intEnv(name: string, dflt: number, min: number, max: number): number {
+  return intVar(process.env, name, dflt, min, max);
+}
+
 function intVar(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
   const raw = nonEmpty(env[name]?.trim());
   if (raw === undefined) return dflt;

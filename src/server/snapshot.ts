@@ -19,15 +19,12 @@ import { type Backend, BUCKET_NAMES, Bucket, MetaKey } from '../storage/backend/
 import { SnapshotReader } from '../storage/backend/snapshot.ts';
 import { BboltCorruptError, BboltReader, BboltWriter, FIRST_BODY_PAGE, PAGE_SIZE } from '../storage/bbolt/index.ts';
 import { etcdKeyValueBytes } from '../storage/mvcc/etcd-format.ts';
+import { hasSnapshotHash, SHA256_BYTES } from './snapshot-file.ts';
 
 /** etcd's snapshotSendBufferSize: bytes of database per SnapshotResponse. */
 export const SNAPSHOT_SEND_CHUNK_BYTES = 32 * 1024;
 /** The cluster version a snapshot records (etcd-ts speaks etcd 3.5's API). */
 export const SNAPSHOT_CLUSTER_VERSION = '3.5.0';
-/** The SHA-256 etcd appends to a snapshot. */
-export const SHA256_BYTES = 32;
-/** etcd's test for an appended hash: the database is a whole number of 512-byte blocks. */
-const HASH_ALIGN_BYTES = 512;
 /** Pages are written to the file once this many bytes are ready. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Temporary snapshot files: `<prefix><random>.part` beside the backend. */
@@ -234,11 +231,6 @@ async function removeStaleTemps(dir: string): Promise<void> {
       await rm(path, { force: true });
     }
   }
-}
-
-/** etcd's hasChecksum: a file whose size is 32 more than a multiple of 512 ends with a SHA-256. */
-export function hasSnapshotHash(fileBytes: number): boolean {
-  return fileBytes % HASH_ALIGN_BYTES === SHA256_BYTES;
 }
 
 /**

@@ -5,8 +5,6 @@
  */
 import { join } from 'node:path';
 import { ClusterService, MaintenanceService } from '../../proto/index.ts';
-import { openDataDir } from '../../server/datadir.ts';
-import { Backend } from '../../storage/backend/index.ts';
 import { CliExit, type CommandContext, type CommandSpec, ExitCode, flag } from '../command.ts';
 import { FlagType } from '../flags.ts';
 
@@ -24,8 +22,15 @@ async function defragEndpoints(ctx: CommandContext): Promise<string[]> {
   }
 }
 
-/** Defragments the backend of a data dir offline, holding the data dir's lock meanwhile. */
+/**
+ * Defragments the backend of a data dir offline, holding the data dir's lock meanwhile. The
+ * storage engine is loaded here, so that the CLI's other commands start without it.
+ */
 async function defragDataDir(dataDir: string): Promise<void> {
+  const [{ openDataDir }, { Backend }] = await Promise.all([
+    import('../../server/datadir.ts'),
+    import('../../storage/backend/index.ts'),
+  ]);
   const dir = await openDataDir(dataDir);
   try {
     const backend = Backend.open({ dir: join(dir.snapDir, 'db') });

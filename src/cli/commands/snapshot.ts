@@ -1,15 +1,15 @@
 /**
  * `snapshot save|status|restore` (etcdctl's snapshot_command.go and clientv3/snapshot): files
  * in etcd's format (a bbolt database followed by its SHA-256), so snapshots move between etcd
- * and etcd-ts in both directions.
+ * and etcd-ts in both directions. `status` and `restore` work on files with the storage engine,
+ * which they load when they run: the other commands start without it.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { GrpcCallError } from '../../client/channel.ts';
 import { MaintenanceService } from '../../proto/index.ts';
-import { parseInitialCluster } from '../../server/config.ts';
-import { RestoreError, restoreSnapshot } from '../../server/restore.ts';
-import { hasSnapshotHash, SHA256_BYTES, type SnapshotStatus, snapshotStatus } from '../../server/snapshot.ts';
+import type { SnapshotStatus } from '../../server/snapshot.ts';
+import { hasSnapshotHash, SHA256_BYTES } from '../../server/snapshot-file.ts';
 import { CliExit, type CommandContext, type CommandSpec, ExitCode, flag } from '../command.ts';
 import { FlagType } from '../flags.ts';
 import { goStringList, humanizeBytes } from '../go-format.ts';
@@ -142,6 +142,7 @@ const status: CommandSpec = {
     }
     ctx.printer();
     const format = ctx.flags.string('write-out');
+    const { snapshotStatus } = await import('../../server/snapshot.ts');
     let ds: SnapshotStatus;
     try {
       ds = await snapshotStatus(ctx.args[0]!);
@@ -205,6 +206,10 @@ const restore: CommandSpec = {
   run: async (ctx) => {
     if (ctx.args.length !== 1) throw new CliExit(ExitCode.BAD_ARGS, 'snapshot restore requires exactly one argument');
     const f = ctx.flags;
+    const [{ parseInitialCluster }, { RestoreError, restoreSnapshot }] = await Promise.all([
+      import('../../server/config.ts'),
+      import('../../server/restore.ts'),
+    ]);
     let initialCluster: Map<string, string[]>;
     try {
       initialCluster = parseInitialCluster(f.string('initial-cluster'));
