@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   Backend,
   BackendErrorCode,
@@ -383,9 +383,12 @@ describe('defragment', () => {
     assert.ok(afterSize.sizeBytes < before.sizeBytes / 2, `${afterSize.sizeBytes} vs ${before.sizeBytes}`);
     assert.equal(dump(be, 'key').length, count / 4);
     assert.equal(dump(be, 'members').length, writes);
+    // The replaced file is deleted in the background while the backend stays open.
+    for (let i = 0; i < 200 && existsSync(join(dir, 'data-0.mdb')); i++) await sleep(50);
+    assert.ok(!existsSync(join(dir, 'data-0.mdb')), 'the old file is removed');
+    assert.ok(!existsSync(join(dir, 'data-0.mdb-lock')), 'and its lock file');
     await be.close();
     assert.equal(readFileSync(join(dir, 'CURRENT'), 'utf8').trim(), 'data-1.mdb');
-    assert.ok(!existsSync(join(dir, 'data-0.mdb')), 'the old file is removed');
     const reopened = Backend.open(dir);
     try {
       assert.equal(dump(reopened, 'key').length, count / 4);

@@ -628,10 +628,14 @@ export class Backend {
     if (this.failure !== null) throw this.failure;
   }
 
+  /**
+   * Closes a data file a defragmentation replaced and deletes it. The deletion runs on the
+   * thread pool: unlinking a file of gigabytes blocks its thread for hundreds of milliseconds.
+   */
   private closeRetired(handle: EnvHandle): void {
     const run = handle
       .close()
-      .then(() => removeDataFile(handle.file))
+      .then(() => removeDataFileAsync(handle.file))
       .finally(() => this.envCloses.delete(run));
     this.envCloses.add(run);
   }
@@ -938,4 +942,8 @@ async function writeCurrentAsync(dir: string, name: string): Promise<void> {
 function removeDataFile(file: string): void {
   rmSync(file, { force: true });
   rmSync(`${file}-lock`, { force: true });
+}
+
+async function removeDataFileAsync(file: string): Promise<void> {
+  await Promise.all([fsp.rm(file, { force: true }), fsp.rm(`${file}-lock`, { force: true })]);
 }
