@@ -12,6 +12,10 @@ command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 /usr/bin/python3 -c 'import etcd3gw' >/dev/null 2>&1 || need_apt+=(python3-etcd3gw)
 # The gRPC python client (test/compat/python-etcd3.test.ts), likewise.
 /usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || need_apt+=(python3-etcd3)
+# Go and etcd's Go client library, clientv3 (test/compat/go-clientv3.test.ts), built from
+# Debian's sources.
+{ command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ]; } ||
+  need_apt+=(golang-go golang-etcd-server-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
