@@ -10,8 +10,9 @@
  *   ETCDCTL_TS_ENTRY=<dir>/bin/etcdctl-ts.js (another build, to compare two versions)
  *
  * etcdctl-ts runs as `node <build>/bin/etcdctl-ts.js` on the Node that runs this script, from
- * `npm run build` into a private directory (unless ETCDCTL_TS_ENTRY names a built entry). Prints a table (medians and 90th percentiles of the
- * wall time, ratio etcd-ts / etcd) and writes every run's numbers to bench/cli-start.results.json.
+ * `npm run build` into a private directory (unless ETCDCTL_TS_ENTRY names a built entry).
+ * Prints a table (medians and 90th percentiles of the wall time, ratio etcd-ts / etcd) and
+ * writes every run's numbers to bench/cli-start.results.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
