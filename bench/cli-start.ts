@@ -14,11 +14,12 @@
  * Prints a table (medians and 90th percentiles of the wall time, ratio etcd-ts / etcd) and
  * writes every run's numbers to bench/cli-start.results.json.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildInto } from './lib/build.ts';
 import { intEnv, TargetKind } from './lib/config.ts';
 import { freePorts, RunningServer } from './lib/server.ts';
 
@@ -42,16 +43,6 @@ interface Run {
   cli: Cli;
   command: string;
   ms: number;
-}
-
-function build(): void {
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  console.log(`# npm run build -- --outDir ${relative(REPO_ROOT, BUILD_DIR)}`);
-  spawnSync('npm', ['run', 'build', '--', '--outDir', BUILD_DIR], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (!existsSync(BUILT_ENTRY)) throw new Error(`npm run build did not write ${BUILT_ENTRY}`);
 }
 
 /** Runs one CLI command to its exit; the wall time from spawn to exit, and its output. */
@@ -89,7 +80,7 @@ async function main(): Promise<void> {
   const etcdPath = process.env.ETCD_BIN ?? '/usr/bin/etcd';
   const etcdctlPath = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
   const entry = process.env.ETCDCTL_TS_ENTRY ?? BUILT_ENTRY;
-  if (process.env.ETCDCTL_TS_ENTRY === undefined) build();
+  if (process.env.ETCDCTL_TS_ENTRY === undefined) buildInto(REPO_ROOT, BUILD_DIR, BUILT_ENTRY);
   const dir = mkdtempSync(join(tmpdir(), 'etcd-ts-bench-cli-'));
   const ports = await freePorts();
   const server = await RunningServer.start(

@@ -29,11 +29,12 @@
  * numbers go to bench/cluster-put.results.json. Not part of npm test.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
+import { buildInto } from './lib/build.ts';
 import { defaultToolPath, intEnv } from './lib/config.ts';
 import { parseEtcdVersion, parseToolOutput, type ToolSummary } from './lib/parse.ts';
 import { readCpuSeconds, waitQuiet } from './lib/procfs.ts';
@@ -159,18 +160,6 @@ function targetsEnv(): MemberKind[] {
   }
   if (out.length === 0) throw new Error('TARGETS is empty');
   return out as MemberKind[];
-}
-
-function buildEtcdTs(): void {
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  console.log(`# npm run build -- --outDir ${relative(REPO_ROOT, BUILD_DIR)}`);
-  const r = spawnSync('npm', ['run', 'build', '--', '--outDir', BUILD_DIR], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (!existsSync(ETCD_TS_ENTRY))
-    throw new Error(`npm run build (exit ${r.status ?? r.signal}) did not write ${ETCD_TS_ENTRY}`);
-  if (r.status !== 0) console.error(`# npm run build exited ${r.status}; measuring the JavaScript it emitted`);
 }
 
 async function measure(
@@ -475,7 +464,7 @@ async function main(): Promise<void> {
       : process.env.README === '1';
   const tool = process.env.BENCH_TOOL ?? defaultToolPath(process.env);
   ensureBenchmarkTool(tool);
-  if (targets.includes(MemberKind.ETCD_TS)) buildEtcdTs();
+  if (targets.includes(MemberKind.ETCD_TS)) buildInto(REPO_ROOT, BUILD_DIR, ETCD_TS_ENTRY);
 
   const commit = commitDescription();
   const results: Measurement[] = [];

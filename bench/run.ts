@@ -2,10 +2,11 @@
 // tool. See bench/README.md ("How to run") for the settings.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildInto } from './lib/build.ts';
 import { type BenchConfig, ConfigError, ReadmeMode, readConfig, TargetKind } from './lib/config.ts';
 import { liveTempDirs, measureRun } from './lib/measure.ts';
 import { parseEtcdVersion } from './lib/parse.ts';
@@ -49,7 +50,9 @@ async function main(): Promise<number> {
     return 1;
   }
   ensureBenchmarkTool(config.toolPath);
-  const build = config.targets.some((t) => t.kind === TargetKind.etcdTs) ? buildEtcdTs() : 'not built (not measured)';
+  const build = config.targets.some((t) => t.kind === TargetKind.etcdTs)
+    ? buildInto(REPO_ROOT, BUILD_DIR, ETCD_TS_ENTRY)
+    : 'not built (not measured)';
 
   const startedAt = new Date();
   const file: ResultsFile = {
@@ -151,28 +154,6 @@ function newestResults(config: BenchConfig, labels: string, accept: (f: ResultsF
     return { file, path: relative(REPO_ROOT, path) };
   }
   return null;
-}
-
-/**
- * Runs `npm run build` with its output in a private directory (BUILD_DIR). dist/ is shared with
- * whoever else builds in this tree; a rebuild there in the middle of a benchmark would mix two
- * versions of the server in one table. Type errors elsewhere in the tree do not stop tsc from
- * emitting, so a build that exits non-zero but wrote the entry point is measured, with a note.
- */
-function buildEtcdTs(): string {
-  rmSync(BUILD_DIR, { recursive: true, force: true });
-  console.log(`# npm run build -- --outDir ${relative(REPO_ROOT, BUILD_DIR)}`);
-  const r = spawnSync('npm', ['run', 'build', '--', '--outDir', BUILD_DIR], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (!existsSync(ETCD_TS_ENTRY)) {
-    throw new Error(`npm run build (exit ${r.status ?? r.signal}) did not write ${ETCD_TS_ENTRY}`);
-  }
-  if (r.status === 0) return 'npm run build: ok';
-  const note = `npm run build exited ${r.status ?? r.signal} (type errors); the JavaScript it emitted was measured`;
-  console.error(`# ${note}`);
-  return note;
 }
 
 function machineInfo(config: BenchConfig, etcdTsBuild: string): MachineInfo {

@@ -67,6 +67,14 @@ func ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), callTimeout)
 }
 
+// call runs one call that answers only with an error, under its own deadline, and prints the
+// error (or "ok").
+func call(step string, f func(context.Context) error) {
+	cx, cancel := ctx()
+	defer cancel()
+	out(step, "%s", errText(f(cx)))
+}
+
 // rev is a revision relative to the one read at the start.
 func rev(r int64) string {
 	if r == 0 {
@@ -357,10 +365,7 @@ func txnSteps(c *clientv3.Client) {
 		txn(c, "txn.lease", []clientv3.Cmp{cmp(clientv3.LeaseValue("txn/l"), "=", g.ID)}, []clientv3.Op{clientv3.OpGet("txn/l")}, nil)
 		txn(c, "txn.lease.none", []clientv3.Cmp{cmp(clientv3.LeaseValue("txn/a"), "=", clientv3.NoLease)}, []clientv3.Op{clientv3.OpGet("txn/a")}, nil)
 		txn(c, "txn.lease.false", []clientv3.Cmp{cmp(clientv3.LeaseValue("txn/l"), "=", clientv3.NoLease)}, nil, []clientv3.Op{clientv3.OpGet("txn/l", clientv3.WithCountOnly())})
-		cx, cancel := ctx()
-		_, err := c.Revoke(cx, g.ID)
-		cancel()
-		out("txn.lease.revoke", "%s", errText(err))
+		call("txn.lease.revoke", func(cx context.Context) error { _, err := c.Revoke(cx, g.ID); return err })
 	}
 
 	nested := clientv3.OpTxn([]clientv3.Cmp{cmp(V("txn/a"), "=", "2")},
@@ -476,10 +481,7 @@ func leaseSteps(c *clientv3.Client) {
 	}
 	kcancel()
 
-	cx, cancel = ctx()
-	_, err = c.Revoke(cx, g.ID)
-	cancel()
-	out("lease.revoke", "%s", errText(err))
+	call("lease.revoke", func(cx context.Context) error { _, err := c.Revoke(cx, g.ID); return err })
 	get(c, "lease.get.after-revoke", "lease/", clientv3.WithPrefix())
 
 	cx, cancel = ctx()
@@ -490,20 +492,11 @@ func leaseSteps(c *clientv3.Client) {
 	} else {
 		out("lease.ttl.revoked", "lease=%s granted=%d ttl=%d", lease(tl.ID), tl.GrantedTTL, tl.TTL)
 	}
-	cx, cancel = ctx()
-	_, err = c.KeepAliveOnce(cx, g.ID)
-	cancel()
-	out("lease.keep-alive-once.revoked", "%s", errText(err))
-	cx, cancel = ctx()
-	_, err = c.Revoke(cx, g.ID)
-	cancel()
-	out("lease.revoke.revoked", "%s", errText(err))
+	call("lease.keep-alive-once.revoked", func(cx context.Context) error { _, err := c.KeepAliveOnce(cx, g.ID); return err })
+	call("lease.revoke.revoked", func(cx context.Context) error { _, err := c.Revoke(cx, g.ID); return err })
 	put(c, "lease.put.revoked", "lease/c", "3", clientv3.WithLease(g.ID))
 	const unknown = clientv3.LeaseID(0x7fff0000)
-	cx, cancel = ctx()
-	_, err = c.Revoke(cx, unknown)
-	cancel()
-	out("lease.revoke.unknown", "%s", errText(err))
+	call("lease.revoke.unknown", func(cx context.Context) error { _, err := c.Revoke(cx, unknown); return err })
 	cx, cancel = ctx()
 	tl, err = c.TimeToLive(cx, unknown, clientv3.WithAttachedKeys())
 	cancel()
@@ -512,10 +505,7 @@ func leaseSteps(c *clientv3.Client) {
 	} else {
 		out("lease.ttl.unknown", "granted=%d ttl=%d keys=%d", tl.GrantedTTL, tl.TTL, len(tl.Keys))
 	}
-	cx, cancel = ctx()
-	_, err = c.KeepAliveOnce(cx, unknown)
-	cancel()
-	out("lease.keep-alive-once.unknown", "%s", errText(err))
+	call("lease.keep-alive-once.unknown", func(cx context.Context) error { _, err := c.KeepAliveOnce(cx, unknown); return err })
 	cx, cancel = ctx()
 	zero, err := c.Grant(cx, 0)
 	cancel()
@@ -523,10 +513,7 @@ func leaseSteps(c *clientv3.Client) {
 		out("lease.grant.zero", "%s", errText(err))
 	} else {
 		out("lease.grant.zero", "lease=%s ttl=%d", lease(zero.ID), zero.TTL)
-		cx, cancel = ctx()
-		_, err = c.Revoke(cx, zero.ID)
-		cancel()
-		out("lease.grant.zero.revoke", "%s", errText(err))
+		call("lease.grant.zero.revoke", func(cx context.Context) error { _, err := c.Revoke(cx, zero.ID); return err })
 	}
 
 	// A 2 s lease that nobody keeps alive: its key is gone within a few seconds.
@@ -713,18 +700,9 @@ func compactSteps(c *clientv3.Client) {
 	get(c, "compact.get.compacted", "kv/a", clientv3.WithRev(target-1))
 	get(c, "compact.get.at-compact", "kv/", clientv3.WithPrefix(), clientv3.WithRev(target), clientv3.WithKeysOnly())
 	get(c, "compact.get.future", "kv/a", clientv3.WithRev(now+100))
-	cx, cancel = ctx()
-	_, err = c.Compact(cx, target)
-	cancel()
-	out("compact.again", "%s", errText(err))
-	cx, cancel = ctx()
-	_, err = c.Compact(cx, target-2)
-	cancel()
-	out("compact.older", "%s", errText(err))
-	cx, cancel = ctx()
-	_, err = c.Compact(cx, now+100)
-	cancel()
-	out("compact.future", "%s", errText(err))
+	call("compact.again", func(cx context.Context) error { _, err := c.Compact(cx, target); return err })
+	call("compact.older", func(cx context.Context) error { _, err := c.Compact(cx, target-2); return err })
+	call("compact.future", func(cx context.Context) error { _, err := c.Compact(cx, now+100); return err })
 	cx, cancel = ctx()
 	_, err = c.Compact(cx, target+1, clientv3.WithCompactPhysical())
 	cancel()
@@ -998,10 +976,7 @@ func maintenanceSteps(c *clientv3.Client) {
 	} else {
 		out("alarm.list", "alarms=%d", len(al.Alarms))
 	}
-	cx, cancel = ctx()
-	_, err = c.Defragment(cx, endpoint)
-	cancel()
-	out("defragment", "%s", errText(err))
+	call("defragment", func(cx context.Context) error { _, err := c.Defragment(cx, endpoint); return err })
 	get(c, "defragment.get", "kv/a")
 	cx, cancel = ctx()
 	hk, err := c.HashKV(cx, endpoint, 0)
@@ -1041,29 +1016,17 @@ func maintenanceSteps(c *clientv3.Client) {
 		}
 		out("member.list", "members=%d %v", len(ml.Members), parts)
 	}
-	cx, cancel = ctx()
-	_, err = c.AlarmDisarm(cx, &clientv3.AlarmMember{})
-	cancel()
-	out("alarm.disarm.none", "%s", errText(err))
-	cx, cancel = ctx()
-	_, err = c.MoveLeader(cx, 0x1234)
-	cancel()
-	out("move-leader.unknown", "%s", errText(err))
+	call("alarm.disarm.none", func(cx context.Context) error { _, err := c.AlarmDisarm(cx, &clientv3.AlarmMember{}); return err })
+	call("move-leader.unknown", func(cx context.Context) error { _, err := c.MoveLeader(cx, 0x1234); return err })
 	confChangePause()
-	cx, cancel = ctx()
-	_, err = c.MemberRemove(cx, 0x1234)
-	cancel()
-	out("member.remove.unknown", "%s", errText(err))
+	call("member.remove.unknown", func(cx context.Context) error { _, err := c.MemberRemove(cx, 0x1234); return err })
 	confChangePause()
-	cx, cancel = ctx()
-	_, err = c.MemberUpdate(cx, 0x1234, []string{"http://127.0.0.1:1"})
-	cancel()
-	out("member.update.unknown", "%s", errText(err))
+	call("member.update.unknown", func(cx context.Context) error {
+		_, err := c.MemberUpdate(cx, 0x1234, []string{"http://127.0.0.1:1"})
+		return err
+	})
 	confChangePause()
-	cx, cancel = ctx()
-	_, err = c.MemberPromote(cx, 0x1234)
-	cancel()
-	out("member.promote.unknown", "%s", errText(err))
+	call("member.promote.unknown", func(cx context.Context) error { _, err := c.MemberPromote(cx, 0x1234); return err })
 
 	// A learner that never starts: it does not count for the quorum, cannot be promoted while
 	// it is not in sync, and is removed again.
@@ -1086,21 +1049,15 @@ func maintenanceSteps(c *clientv3.Client) {
 	// Another set of peer URLs, so that the new member's id (a hash of the URLs and the time in
 	// seconds) differs from the learner's and the URL that is in use already is what fails.
 	confChangePause()
-	cx, cancel = ctx()
-	_, err = c.MemberAddAsLearner(cx, []string{"http://127.0.0.1:10", "http://127.0.0.1:9"})
-	cancel()
-	out("member.add-learner.url-in-use", "%s", errText(err))
+	call("member.add-learner.url-in-use", func(cx context.Context) error {
+		_, err := c.MemberAddAsLearner(cx, []string{"http://127.0.0.1:10", "http://127.0.0.1:9"})
+		return err
+	})
 	confChangePause()
-	cx, cancel = ctx()
-	_, err = c.MemberPromote(cx, added.Member.ID)
-	cancel()
-	out("member.promote.not-in-sync", "%s", errText(err))
+	call("member.promote.not-in-sync", func(cx context.Context) error { _, err := c.MemberPromote(cx, added.Member.ID); return err })
 	put(c, "member.learner.put", "member/k", "v")
 	confChangePause()
-	cx, cancel = ctx()
-	_, err = c.MemberRemove(cx, added.Member.ID)
-	cancel()
-	out("member.remove.learner", "%s", errText(err))
+	call("member.remove.learner", func(cx context.Context) error { _, err := c.MemberRemove(cx, added.Member.ID); return err })
 	cx, cancel = ctx()
 	ml, err = c.MemberList(cx)
 	cancel()
@@ -1113,11 +1070,11 @@ func maintenanceSteps(c *clientv3.Client) {
 
 func errorSteps(c *clientv3.Client) {
 	put(c, "error.too-large", "err/big", strings.Repeat("x", tooLargeBytes))
+	call("error.large-ok", func(cx context.Context) error {
+		_, err := c.Put(cx, "err/large", strings.Repeat("y", largeBytes))
+		return err
+	})
 	cx, cancel := ctx()
-	_, err := c.Put(cx, "err/large", strings.Repeat("y", largeBytes))
-	cancel()
-	out("error.large-ok", "%s", errText(err))
-	cx, cancel = ctx()
 	r, err := c.Get(cx, "err/large")
 	cancel()
 	if err != nil {
@@ -1128,10 +1085,10 @@ func errorSteps(c *clientv3.Client) {
 	txn(c, "error.txn.too-large", nil, []clientv3.Op{clientv3.OpPut("err/t1", strings.Repeat("a", 800*1024)), clientv3.OpPut("err/t2", strings.Repeat("b", 800*1024))}, nil)
 	txn(c, "error.txn.empty-key", nil, []clientv3.Op{clientv3.OpPut("", "v")}, nil)
 	put(c, "error.put.unknown-lease", "err/l", "v", clientv3.WithLease(0x7fff0001))
-	cx, cancel = ctx()
-	_, err = c.Do(cx, clientv3.OpGet("err/x", clientv3.WithRev(-1)))
-	cancel()
-	out("error.get.negative-rev", "%s", errText(err))
+	call("error.get.negative-rev", func(cx context.Context) error {
+		_, err := c.Do(cx, clientv3.OpGet("err/x", clientv3.WithRev(-1)))
+		return err
+	})
 }
 
 func newClient(user, password string) (*clientv3.Client, error) {
@@ -1144,18 +1101,13 @@ func newClient(user, password string) (*clientv3.Client, error) {
 }
 
 func authSteps(c *clientv3.Client) {
-	do := func(step string, f func(context.Context) error) {
-		cx, cancel := ctx()
-		defer cancel()
-		out(step, "%s", errText(f(cx)))
-	}
-	do("auth.role.add", func(cx context.Context) error { _, err := c.RoleAdd(cx, "app"); return err })
-	do("auth.role.add.again", func(cx context.Context) error { _, err := c.RoleAdd(cx, "app"); return err })
-	do("auth.role.grant", func(cx context.Context) error {
+	call("auth.role.add", func(cx context.Context) error { _, err := c.RoleAdd(cx, "app"); return err })
+	call("auth.role.add.again", func(cx context.Context) error { _, err := c.RoleAdd(cx, "app"); return err })
+	call("auth.role.grant", func(cx context.Context) error {
 		_, err := c.RoleGrantPermission(cx, "app", "auth/app/", clientv3.GetPrefixRangeEnd("auth/app/"), clientv3.PermissionType(clientv3.PermReadWrite))
 		return err
 	})
-	do("auth.role.grant.read", func(cx context.Context) error {
+	call("auth.role.grant.read", func(cx context.Context) error {
 		_, err := c.RoleGrantPermission(cx, "app", "auth/ro", "", clientv3.PermissionType(clientv3.PermRead))
 		return err
 	})
@@ -1171,17 +1123,17 @@ func authSteps(c *clientv3.Client) {
 		}
 		out("auth.role.get", "%v", perms)
 	}
-	do("auth.role.get.missing", func(cx context.Context) error { _, err := c.RoleGet(cx, "nope"); return err })
-	do("auth.user.add", func(cx context.Context) error { _, err := c.UserAdd(cx, "alice", "pw"); return err })
-	do("auth.user.add.again", func(cx context.Context) error { _, err := c.UserAdd(cx, "alice", "pw"); return err })
-	do("auth.user.add.empty", func(cx context.Context) error { _, err := c.UserAdd(cx, "", "pw"); return err })
-	do("auth.user.grant", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "alice", "app"); return err })
-	do("auth.user.grant.missing-role", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "alice", "nope"); return err })
-	do("auth.user.grant.missing-user", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "nobody", "app"); return err })
-	do("auth.enable.no-root", func(cx context.Context) error { _, err := c.AuthEnable(cx); return err })
-	do("auth.root.add", func(cx context.Context) error { _, err := c.UserAdd(cx, "root", "rootpw"); return err })
-	do("auth.enable.no-root-role", func(cx context.Context) error { _, err := c.AuthEnable(cx); return err })
-	do("auth.root.grant", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "root", "root"); return err })
+	call("auth.role.get.missing", func(cx context.Context) error { _, err := c.RoleGet(cx, "nope"); return err })
+	call("auth.user.add", func(cx context.Context) error { _, err := c.UserAdd(cx, "alice", "pw"); return err })
+	call("auth.user.add.again", func(cx context.Context) error { _, err := c.UserAdd(cx, "alice", "pw"); return err })
+	call("auth.user.add.empty", func(cx context.Context) error { _, err := c.UserAdd(cx, "", "pw"); return err })
+	call("auth.user.grant", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "alice", "app"); return err })
+	call("auth.user.grant.missing-role", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "alice", "nope"); return err })
+	call("auth.user.grant.missing-user", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "nobody", "app"); return err })
+	call("auth.enable.no-root", func(cx context.Context) error { _, err := c.AuthEnable(cx); return err })
+	call("auth.root.add", func(cx context.Context) error { _, err := c.UserAdd(cx, "root", "rootpw"); return err })
+	call("auth.enable.no-root-role", func(cx context.Context) error { _, err := c.AuthEnable(cx); return err })
+	call("auth.root.grant", func(cx context.Context) error { _, err := c.UserGrantRole(cx, "root", "root"); return err })
 	cx, cancel = ctx()
 	ug, err := c.UserGet(cx, "alice")
 	cancel()
@@ -1207,7 +1159,7 @@ func authSteps(c *clientv3.Client) {
 		out("auth.role.list", "%v", rl.Roles)
 	}
 	mustPut(c, "auth/app/pre", "p")
-	do("auth.enable", func(cx context.Context) error { _, err := c.AuthEnable(cx); return err })
+	call("auth.enable", func(cx context.Context) error { _, err := c.AuthEnable(cx); return err })
 
 	root, err := newClient("root", "rootpw")
 	if err != nil {
