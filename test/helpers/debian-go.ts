@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aptInstall } from './apt.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CACHE_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-go');
@@ -19,7 +20,6 @@ export const GO = existsSync('/usr/bin/go') ? '/usr/bin/go' : 'go';
 const DEBIAN_GOPATH = '/usr/share/gocode';
 const CLIENTV3_DIR = join(DEBIAN_GOPATH, 'src', 'go.etcd.io', 'etcd', 'clientv3');
 const PACKAGES = ['golang-go', 'golang-etcd-server-dev'];
-const APT_TIMEOUT_MS = 600_000;
 const BUILD_TIMEOUT_MS = 300_000;
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -35,19 +35,7 @@ function goVersion(): string | undefined {
 /** Installs golang-go and golang-etcd-server-dev with apt-get unless both are there already. */
 export function ensureGoClientv3(): void {
   if (goVersion() !== undefined && existsSync(CLIENTV3_DIR)) return;
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const apt = (...args: string[]) => {
-    const [command, ...rest] = [...sudo, 'apt-get', ...args];
-    execFileSync(command!, rest, { stdio: 'ignore', timeout: APT_TIMEOUT_MS, env });
-  };
-  try {
-    apt('install', '-y', '-qq', ...PACKAGES);
-  } catch {
-    // Stale package lists on a fresh machine: refresh them once and try again.
-    apt('update', '-qq');
-    apt('install', '-y', '-qq', ...PACKAGES);
-  }
+  aptInstall(PACKAGES);
   if (goVersion() === undefined || !existsSync(CLIENTV3_DIR)) {
     throw new Error(`${PACKAGES.join(' ')} installed, but go or ${CLIENTV3_DIR} is still missing`);
   }

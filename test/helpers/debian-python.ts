@@ -4,9 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { aptInstall } from './apt.ts';
 
 /** Debian's python, where the python3-* packages install. */
 export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+const APT_TIMEOUT_MS = 300_000;
 
 function canImport(module: string): boolean {
   try {
@@ -20,12 +23,6 @@ function canImport(module: string): boolean {
 /** Installs `debianPackage` with apt-get unless `module` is importable already. */
 export function ensurePythonModule(module: string, debianPackage: string): void {
   if (canImport(module)) return;
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-  const [command, ...args] = [...sudo, 'apt-get', 'install', '-y', '-qq', debianPackage];
-  execFileSync(command!, args, {
-    stdio: 'ignore',
-    timeout: 300_000,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
+  aptInstall([debianPackage], APT_TIMEOUT_MS);
   if (!canImport(module)) throw new Error(`${debianPackage} is not importable after apt-get install`);
 }

@@ -939,11 +939,15 @@ async function writeCurrentAsync(dir: string, name: string): Promise<void> {
   }
 }
 
+/** A data file and the lock file LMDB keeps beside it. */
+function dataFileAndLock(file: string): [string, string] {
+  return [file, `${file}-lock`];
+}
+
 function removeDataFile(file: string): void {
-  rmSync(file, { force: true });
-  rmSync(`${file}-lock`, { force: true });
+  for (const path of dataFileAndLock(file)) rmSync(path, { force: true });
 }
 
 async function removeDataFileAsync(file: string): Promise<void> {
-  await Promise.all([fsp.rm(file, { force: true }), fsp.rm(`${file}-lock`, { force: true })]);
+  await Promise.all(dataFileAndLock(file).map((path) => fsp.rm(path, { force: true })));
 }
