@@ -6,10 +6,12 @@ import { startMember } from '../src/embed/index.ts';
 import { ConfigError, parseCommandLine } from '../src/server/config.ts';
 import { controlHeapGrowth } from '../src/server/heap-growth.ts';
 import { createLogger } from '../src/server/logger.ts';
+import { applyTiering } from '../src/server/v8-tiering.ts';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 async function main(): Promise<number> {
+  const tiering = applyTiering();
   let commandLine: ReturnType<typeof parseCommandLine>;
   try {
     commandLine = parseCommandLine(process.argv.slice(2), process.env, {
@@ -28,6 +30,7 @@ async function main(): Promise<number> {
   const { config } = commandLine;
   const logger = createLogger({ name: config.name, level: config.logLevel, outputs: config.logOutputs });
   for (const warning of commandLine.warnings) logger.warn(warning);
+  if (tiering.length > 0) logger.info({ flags: tiering }, 'set V8 tiering thresholds');
 
   controlHeapGrowth();
   let member: Awaited<ReturnType<typeof startMember>>;

@@ -13,6 +13,7 @@
 
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { nodeFlagGiven } from './node-flags.ts';
 
 /** The least growth past the survivors of a full collection, in percent. */
 export const MIN_GROWING_PERCENT = 20;
@@ -24,13 +25,6 @@ const V8_CHOOSES_PERCENT = 300;
 const STEP_PERCENT = 10;
 
 const FLAG = '--heap-growing-percent';
-
-/** True when Node was started with its own heap growth. */
-export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some(
-    (arg) => arg.split('=', 1)[0]!.replaceAll('_', '-') === FLAG,
-  );
-}
 
 /** The growth to set after a full collection that `liveBytes` survived: 0 lets V8 choose. */
 export function heapGrowingPercent(liveBytes: number): number {
@@ -45,7 +39,7 @@ export function heapGrowingPercent(liveBytes: number): number {
  * its own growth.
  */
 export function controlHeapGrowth(): () => void {
-  if (heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS)) return () => {};
+  if (nodeFlagGiven(FLAG, process.execArgv, process.env.NODE_OPTIONS)) return () => {};
   let current = 0;
   const set = (percent: number) => {
     if (percent === current) return;

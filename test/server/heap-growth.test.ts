@@ -6,12 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  HEADROOM_BYTES,
-  heapGrowingPercent,
-  heapGrowthGiven,
-  MIN_GROWING_PERCENT,
-} from '../../src/server/heap-growth.ts';
+import { HEADROOM_BYTES, heapGrowingPercent, MIN_GROWING_PERCENT } from '../../src/server/heap-growth.ts';
+import { nodeFlagGiven } from '../../src/server/node-flags.ts';
 
 const MiB = 1024 * 1024;
 
@@ -32,12 +28,14 @@ test('small heaps grow as V8 chooses, large ones by the headroom, never less tha
 });
 
 test("Node's own --heap-growing-percent wins, from the command line or NODE_OPTIONS, in either spelling", () => {
-  assert.equal(heapGrowthGiven([], undefined), false);
-  assert.equal(heapGrowthGiven(['--max-old-space-size=4096'], '--enable-source-maps'), false);
-  assert.equal(heapGrowthGiven(['--heap-growing-percent=50'], undefined), true);
-  assert.equal(heapGrowthGiven([], '--trace-gc --heap_growing_percent=5'), true);
-  assert.equal(heapGrowthGiven(['--heap-growing-percent'], ''), true);
-  assert.equal(heapGrowthGiven(['--heap-growing-percentage=1'], ''), false);
+  const given = (execArgv: string[], nodeOptions: string | undefined) =>
+    nodeFlagGiven('--heap-growing-percent', execArgv, nodeOptions);
+  assert.equal(given([], undefined), false);
+  assert.equal(given(['--max-old-space-size=4096'], '--enable-source-maps'), false);
+  assert.equal(given(['--heap-growing-percent=50'], undefined), true);
+  assert.equal(given([], '--trace-gc --heap_growing_percent=5'), true);
+  assert.equal(given(['--heap-growing-percent'], ''), true);
+  assert.equal(given(['--heap-growing-percentage=1'], ''), false);
 });
 
 test('a process that follows its full collections keeps working through them and stops cleanly', () => {
