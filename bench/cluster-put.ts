@@ -14,12 +14,16 @@
  * run, not measured; default 0: the measured run is the cluster's first work, as in the shared
  * bench.sh), SEGMENTS (default 1: the measured run is cut into this many runs of the tool, one
  * after another on the same cluster, each with its share of the requests, and the ops/s of each
- * is printed: how throughput changes as the members warm up), QUIET_MAX_WAIT (s, default 20),
+ * is printed: how throughput changes as the members warm up), NODE_ARGS (Node flags for every
+ * etcd-ts member, space-separated; e.g. `--invocation-count-for-maglev=400
+ * --minimum-invocations-after-ic-update=500` gives the members V8's own tiering thresholds back
+ * instead of the server's), QUIET_MAX_WAIT (s, default 20),
  * QUIET_BUSY (%, default 15), README (1: write the "3-member cluster" section of
- * bench/README.md, 0: do not; default 1 for etcd,etcd-ts without WARMUP or SEGMENTS),
+ * bench/README.md, 0: do not; default 1 for etcd,etcd-ts without WARMUP, SEGMENTS or NODE_ARGS),
  * BENCH_TOOL (the tool's path), RESULTS (the results file, default
  * bench/cluster-put.results.json; with WARMUP=N or SEGMENTS=K, cluster-put.warmup-N.results.json,
- * cluster-put.segments-K.results.json or both in the name); FROM_RESULTS=1 only rewrites the
+ * cluster-put.segments-K.results.json or both in the name, with NODE_ARGS `node-args` in the
+ * name too); FROM_RESULTS=1 only rewrites the
  * README section from it.
  *
  * Each (run, scenario, mode, server) gets a fresh cluster on loopback (test/helpers/cluster.ts)
@@ -118,6 +122,8 @@ interface Plan {
   segments: number;
   quietMaxWaitMs: number;
   quietBusyPct: number;
+  /** Node flags for every etcd-ts member (NODE_ARGS). */
+  nodeArgs: readonly string[];
 }
 
 function numberEnv(name: string, fallback: number): number {
@@ -128,12 +134,13 @@ function numberEnv(name: string, fallback: number): number {
   return v;
 }
 
-/** Where every run's numbers go: RESULTS, or a file per warm-up and segments (runs differ). */
-function resultsFile(warmup: number, segments: number): string {
+/** Where every run's numbers go: RESULTS, or a file per warm-up, segments and Node flags (runs differ). */
+function resultsFile(warmup: number, segments: number, nodeArgs: readonly string[]): string {
   const parts = [
     'cluster-put',
     ...(warmup > 0 ? [`warmup-${warmup}`] : []),
     ...(segments > 1 ? [`segments-${segments}`] : []),
+    ...(nodeArgs.length > 0 ? ['node-args'] : []),
   ];
   return process.env.RESULTS ?? join(REPO_ROOT, 'bench', `${parts.join('.')}.results.json`);
 }
@@ -185,7 +192,7 @@ async function measure(
   };
   let cluster: Cluster | undefined;
   try {
-    cluster = await Cluster.start({ size: 3, kind: server, etcdTsEntry: ETCD_TS_ENTRY });
+    cluster = await Cluster.start({ size: 3, kind: server, etcdTsEntry: ETCD_TS_ENTRY, nodeArgs: plan.nodeArgs });
     const globalArgs = [`--endpoints=${cluster.endpoints()}`, ...(mode === Mode.LEADER ? ['--target-leader'] : [])];
     if (warmup > 0) {
       const warm = await runTool(tool, [...globalArgs, ...scenario.args(() => String(warmup))], TOOL_TIMEOUT_MS);
@@ -356,7 +363,8 @@ function section(
   runs: number,
   scale: number,
   warmup: number,
-  commit: string = commitDescription(),
+  commit: string,
+  nodeArgs: readonly string[],
 ): string {
   const etcdVersion = parseEtcdVersion(spawnSync('etcd', ['--version'], { encoding: 'utf8' }).stdout) ?? 'unknown';
   const failed = results.filter((r) => r.error !== undefined);
@@ -378,6 +386,9 @@ function section(
     `- ${runs} run(s) per row and server, each on a fresh 3-member cluster (fresh data dirs), servers alternating; SCALE=${scale}. Medians over the runs.`,
     ...(warmup > 0
       ? [`- Each cluster first served ${warmup} requests of the same scenario, not measured (WARMUP=${warmup}).`]
+      : []),
+    ...(nodeArgs.length > 0
+      ? [`- Every etcd-ts member ran with the Node flags \`${nodeArgs.join(' ')}\` (NODE_ARGS).`]
       : []),
     '- Ratio = etcd-ts / etcd ops/s (above 1: etcd-ts is faster), of the medians; "quiet pairs": the median ratio over the runs where both servers started on a quiet host (how many in parentheses). Server CPU = CPU time of the three member processes during the run, per put.',
     `- ${noisy} of ${results.length} runs started on a host that was not quiet (other work above the threshold): read ratios, not absolute numbers.`,
@@ -430,18 +441,30 @@ function writeSection(text: string): void {
 async function main(): Promise<void> {
   const warmup = intEnv('WARMUP', 0, 0, 1_000_000);
   const segments = intEnv('SEGMENTS', 1, 1, 100);
-  const resultsPath = resultsFile(warmup, segments);
+  const nodeArgs = (process.env.NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+  const resultsPath = resultsFile(warmup, segments, nodeArgs);
   if (process.env.FROM_RESULTS === '1') {
     // Rewrites the README section from the last results file, measuring nothing.
     const saved = JSON.parse(readFileSync(resultsPath, 'utf8')) as {
       runs: number;
       scale: number;
       warmup?: number;
+      nodeArgs?: string[];
       targets: MemberKind[];
       commit?: string;
       results: Measurement[];
     };
-    writeSection(section(saved.results, saved.targets, saved.runs, saved.scale, saved.warmup ?? 0, saved.commit));
+    writeSection(
+      section(
+        saved.results,
+        saved.targets,
+        saved.runs,
+        saved.scale,
+        saved.warmup ?? 0,
+        saved.commit ?? commitDescription(),
+        saved.nodeArgs ?? [],
+      ),
+    );
     console.log(
       `# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)} from ${relative(REPO_ROOT, resultsPath)}`,
     );
@@ -457,10 +480,11 @@ async function main(): Promise<void> {
     segments,
     quietMaxWaitMs: intEnv('QUIET_MAX_WAIT', 20, 0, 600) * 1000,
     quietBusyPct: intEnv('QUIET_BUSY', 15, 1, 100),
+    nodeArgs,
   };
   const writeReadme =
     process.env.README === undefined
-      ? targets.join(',') === 'etcd,etcd-ts' && warmup === 0 && segments === 1
+      ? targets.join(',') === 'etcd,etcd-ts' && warmup === 0 && segments === 1 && nodeArgs.length === 0
       : process.env.README === '1';
   const tool = process.env.BENCH_TOOL ?? defaultToolPath(process.env);
   ensureBenchmarkTool(tool);
@@ -486,7 +510,7 @@ async function main(): Promise<void> {
           );
           writeFileSync(
             resultsPath,
-            `${JSON.stringify({ runs, scale, warmup, segments, targets, commit, results }, null, 2)}\n`,
+            `${JSON.stringify({ runs, scale, warmup, segments, nodeArgs, targets, commit, results }, null, 2)}\n`,
           );
         }
       }
@@ -495,7 +519,7 @@ async function main(): Promise<void> {
   console.log(`\n${table(results, targets)}\n`);
   if (segments > 1) console.log(`${segmentTable(results, targets, segments)}\n`);
   if (writeReadme) {
-    writeSection(section(results, targets, runs, scale, warmup, commit));
+    writeSection(section(results, targets, runs, scale, warmup, commit, nodeArgs));
     console.log(`# wrote the "${SECTION_HEADING.slice(3)}" section of ${relative(REPO_ROOT, README)}`);
   }
 }

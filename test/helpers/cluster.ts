@@ -58,6 +58,8 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** A compiled etcd-ts entry point (e.g. dist/bin/etcd-ts.js) run with plain node; default: bin/etcd-ts.ts through tsx. */
   etcdTsEntry?: string;
+  /** Node flags for every etcd-ts member, before its entry point (e.g. V8's `--invocation-count-for-maglev=400`). */
+  nodeArgs?: readonly string[];
 }
 
 /** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
@@ -115,6 +117,7 @@ export class ClusterMember {
   private readonly commonArgs: readonly string[];
   private readonly readyTimeoutMs: number;
   private readonly etcdTsEntry: string | undefined;
+  private readonly nodeArgs: readonly string[];
   private clusterArgs: readonly string[] = [];
   private child: ChildProcess | undefined = undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -132,6 +135,7 @@ export class ClusterMember {
     args: readonly string[];
     readyTimeoutMs: number;
     etcdTsEntry: string | undefined;
+    nodeArgs: readonly string[];
   }) {
     this.kind = options.kind;
     this.name = options.name;
@@ -145,6 +149,7 @@ export class ClusterMember {
     this.peerUrl = options.proxy?.url ?? this.listenPeerUrl;
     this.readyTimeoutMs = options.readyTimeoutMs;
     this.etcdTsEntry = options.etcdTsEntry;
+    this.nodeArgs = options.nodeArgs;
     this.commonArgs = [
       `--name=${this.name}`,
       `--data-dir=${this.dataDir}`,
@@ -280,8 +285,8 @@ export class ClusterMember {
 
   private async launch(): Promise<void> {
     const args = [...this.commonArgs, ...this.clusterArgs];
-    const etcdTs =
-      this.etcdTsEntry !== undefined ? [this.etcdTsEntry, ...args] : ['--import', 'tsx', ETCD_TS_BIN, ...args];
+    const entry = this.etcdTsEntry !== undefined ? [this.etcdTsEntry] : ['--import', 'tsx', ETCD_TS_BIN];
+    const etcdTs = [...this.nodeArgs, ...entry, ...args];
     const [command, argv] = this.kind === MemberKind.ETCD ? ['etcd', args] : [process.execPath, etcdTs];
     const child = spawn(command, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -332,6 +337,7 @@ export class Cluster {
   private readonly proxied: boolean;
   private readonly readyTimeoutMs: number;
   private readonly etcdTsEntry: string | undefined;
+  private readonly nodeArgs: readonly string[];
   private stopped = false;
 
   private constructor(options: ClusterOptions, root: string) {
@@ -342,6 +348,7 @@ export class Cluster {
     this.proxied = options.proxied ?? false;
     this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS_DEFAULT;
     this.etcdTsEntry = options.etcdTsEntry;
+    this.nodeArgs = options.nodeArgs ?? [];
   }
 
   /** Bootstraps `size` members and waits until they agree on a leader and serve linearizable reads. */
@@ -383,6 +390,7 @@ export class Cluster {
       args: [...this.args, ...args],
       readyTimeoutMs: this.readyTimeoutMs,
       etcdTsEntry: this.etcdTsEntry,
+      nodeArgs: this.nodeArgs,
     });
     this.members.push(member);
     return member;

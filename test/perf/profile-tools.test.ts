@@ -1,8 +1,10 @@
 // The pure parts of the profiling scripts: target specs and the median table of
-// bench/profile.ts, and the CPU profile summary of bench/profile-summary.ts.
+// bench/profile.ts, variants and the summary of bench/cluster-ab.ts, and the CPU profile summary
+// of bench/profile-summary.ts.
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
+import { parseVariants, type Run, summarizeRuns } from '../../bench/cluster-ab.ts';
 import { type ProfileRun, parseTarget, summaryTable } from '../../bench/profile.ts';
 import { type CpuProfile, frameGroup, renderSummary, summarize } from '../../bench/profile-summary.ts';
 
@@ -45,6 +47,47 @@ describe('bench/profile.ts', () => {
     assert.equal(table.length, 4);
     assert.equal(table[2], '| put_rand_c100 | etcd | 3 | 200 | 1.00 | 2.00 | 1.00 | 8.00 | 50.0 | 1.00 |');
     assert.equal(table[3], '| put_rand_c100 | ts | 3 | 100 | 0.50 | 4.00 | 2.00 | 16.0 | 80.0 | 1.60 |');
+  });
+});
+
+describe('bench/cluster-ab.ts', () => {
+  test('variants: etcd and labelled etcd-ts builds, each with its own Node flags', () => {
+    const variants = parseVariants(
+      ['etcd', 'v8=etcd-ts', 'ts=etcd-ts'],
+      ['v8=--invocation-count-for-maglev=400', 'v8=--minimum-invocations-after-ic-update=500'],
+    );
+    assert.deepEqual(
+      variants.map((v) => [v.label, v.kind, v.nodeArgs]),
+      [
+        ['etcd', 'etcd', []],
+        ['v8', 'etcd-ts', ['--invocation-count-for-maglev=400', '--minimum-invocations-after-ic-update=500']],
+        ['ts', 'etcd-ts', []],
+      ],
+    );
+    assert.throws(() => parseVariants(['ts'], []), /expected etcd or LABEL=etcd-ts/);
+    assert.throws(() => parseVariants(['ts=etcd-ts', 'ts=etcd-ts'], []), /labels must differ/);
+    assert.throws(() => parseVariants(['etcd'], ['etcd=--x']), /for an etcd-ts variant/);
+    assert.throws(() => parseVariants(['a=etcd-ts'], ['b=--x']), /for an etcd-ts variant/);
+    assert.throws(() => parseVariants([], []), /no --variant/);
+  });
+
+  test('the summary gives medians and the per-round ratios to the first variant', () => {
+    const run = (round: number, variant: string, opsPerSec: number): Run => ({
+      round,
+      variant,
+      mode: 'leader',
+      opsPerSec,
+      segmentOpsPerSec: [opsPerSec / 2, opsPerSec * 2],
+      cpuUsPerPut: 1000 / round,
+    });
+    const runs = [run(1, 'etcd', 1000), run(1, 'ts', 1100), run(2, 'etcd', 800), run(2, 'ts', 1000), run(4, 'ts', 9)];
+    const [etcd, ts] = summarizeRuns(runs, parseVariants(['etcd', 'ts=etcd-ts'], []));
+    assert.equal(
+      etcd,
+      'etcd: 900 puts/s, 750 µs CPU/put, segments 450 1,800, per-round ratio to etcd 1.00 (1.00-1.00)',
+    );
+    // Round 4 has no etcd run: it counts in the medians, not in the ratios (1.10 and 1.25).
+    assert.equal(ts, 'ts: 1,000 puts/s, 500 µs CPU/put, segments 500 2,000, per-round ratio to etcd 1.18 (1.10-1.25)');
   });
 });
 
