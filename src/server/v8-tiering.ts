@@ -5,10 +5,10 @@
 // (`--minimum-invocations-after-ic-update`); then Maglev compiles it. Most functions on a
 // member's request path run once per request, so on a fresh member the first ~600 requests run
 // unoptimized: sequential puts on a fresh 3-member cluster ran at 0.6 of their later rate for
-// the first 500. With both thresholds at 100 the knee comes after ~200 requests; in alternating
-// runs on fresh clusters that was +10% puts/s to the leader and +12% through all members, with
-// 10-12% less CPU per put, and no loss on one member's throughput scenarios (bench/README.md,
-// "Sooner Maglev").
+// the first 500. With both thresholds at 100 the knee comes after ~200 requests; in five sets of
+// alternating runs on fresh clusters that was +5 to +13% puts/s to the leader and +3 to +11%
+// through all members, with 4-12% less CPU per put, and no loss on one member's throughput
+// scenarios (bench/README.md, "Sooner Maglev").
 //
 // Set by the server's entry point only: a process that embeds a member keeps V8's defaults.
 // A threshold given to Node on its command line is left alone. V8 before 12 (Node 20) has
