@@ -41,15 +41,15 @@ function traceHotFunction(apply: boolean): { set: string[]; trace: string } {
       sum += hotOne({ a: i, b: 1 });
       await new Promise((resolve) => setImmediate(resolve));
     }
-    console.log(JSON.stringify({ set, sum }));
+    process.stderr.write(JSON.stringify({ set, sum }) + '\\n');
   `;
   const r = spawnSync(process.execPath, ['--trace-opt', '--import', 'tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
     timeout: 60_000,
   });
   assert.equal(r.status, 0, r.stderr);
-  const result = r.stdout.split('\n').find((line) => line.startsWith('{"set"'));
-  assert.ok(result !== undefined, r.stdout.slice(-500));
+  const result = r.stderr.split('\n').find((line) => line.startsWith('{"set"'));
+  assert.ok(result !== undefined, r.stderr.slice(-500));
   const last = JSON.parse(result) as { set: string[]; sum: number };
   assert.equal(last.sum, 20_100);
   return { set: last.set, trace: r.stdout };
