@@ -24,10 +24,8 @@ import { parseArgs } from 'node:util';
 import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
 import { buildInto } from './lib/build.ts';
 import { defaultToolPath } from './lib/config.ts';
-import { parseToolOutput } from './lib/parse.ts';
-import { readCpuSeconds } from './lib/procfs.ts';
-import { median } from './lib/report.ts';
-import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
+import { fmtInt, median } from './lib/report.ts';
+import { ensureBenchmarkTool, runSegments } from './lib/tool.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BUILD_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-ab', 'dist');
@@ -84,26 +82,16 @@ async function measure(tool: string, variant: Variant, leader: boolean, segments
       ...['--val-size', '256', '--sequential-keys', '--key-space-size', '100000'],
     ];
     const pids = cluster.members.map((m) => m.pid!);
-    const cpuBefore = await Promise.all(pids.map(readCpuSeconds));
-    const segmentOpsPerSec: number[] = [];
-    let puts = 0;
-    let seconds = 0;
-    for (let i = 0; i < segments; i++) {
-      const run = await runTool(tool, args, TOOL_TIMEOUT_MS);
-      const summary = parseToolOutput(run.stdout);
-      if (summary === null) throw new Error(`no summary (exit ${run.exitCode}): ${run.stderr.slice(-300)}`);
-      segmentOpsPerSec.push(summary.opsPerSec);
-      puts += summary.ops;
-      seconds += summary.totalS;
-    }
-    const cpuAfter = await Promise.all(pids.map(readCpuSeconds));
-    const cpuS = cpuAfter.reduce((sum, v, i) => sum + v - cpuBefore[i]!, 0);
+    const measured = await runSegments(tool, args, segments, pids, TOOL_TIMEOUT_MS);
+    if (!measured.ok) throw new Error(`no summary (exit ${measured.run.exitCode}): ${measured.run.stderr.slice(-300)}`);
+    const puts = measured.summaries.reduce((sum, s) => sum + s.ops, 0);
+    const seconds = measured.summaries.reduce((sum, s) => sum + s.totalS, 0);
     return {
       variant: variant.label,
       mode: leader ? 'leader' : 'spread',
       opsPerSec: puts / seconds,
-      segmentOpsPerSec,
-      cpuUsPerPut: (cpuS * 1e6) / puts,
+      segmentOpsPerSec: measured.summaries.map((s) => s.opsPerSec),
+      cpuUsPerPut: (measured.cpuSeconds * 1e6) / puts,
     };
   } finally {
     await cluster.stop();
@@ -112,7 +100,7 @@ async function measure(tool: string, variant: Variant, leader: boolean, segments
 
 export function summarizeRuns(runs: readonly Run[], variants: readonly Variant[]): string[] {
   const [base] = variants;
-  const fmt = (v: number | null) => (v === null ? '–' : Math.round(v).toLocaleString('en-US'));
+  const fmt = (v: number | null) => (v === null ? '–' : fmtInt(v));
   return variants.map((v) => {
     const own = runs.filter((r) => r.variant === v.label);
     const segments = own[0]?.segmentOpsPerSec.map((_, i) => fmt(median(own.map((r) => r.segmentOpsPerSec[i]!))));

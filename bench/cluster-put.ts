@@ -40,9 +40,10 @@ import { fileURLToPath } from 'node:url';
 import { Cluster, MemberKind } from '../test/helpers/cluster.ts';
 import { buildInto } from './lib/build.ts';
 import { defaultToolPath, intEnv } from './lib/config.ts';
-import { parseEtcdVersion, parseToolOutput, type ToolSummary } from './lib/parse.ts';
-import { readCpuSeconds, waitQuiet } from './lib/procfs.ts';
-import { ensureBenchmarkTool, runTool } from './lib/tool.ts';
+import { parseEtcdVersion, parseToolOutput } from './lib/parse.ts';
+import { waitQuiet } from './lib/procfs.ts';
+import { median } from './lib/report.ts';
+import { ensureBenchmarkTool, runSegments, runTool } from './lib/tool.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BUILD_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'etcd-ts-cluster-bench', 'dist');
@@ -200,24 +201,17 @@ async function measure(
     }
     const quiet = await waitQuiet(plan.quietMaxWaitMs, plan.quietBusyPct);
     const pids = cluster.members.map((m) => m.pid!);
-    const cpuBefore = await Promise.all(pids.map((p) => readCpuSeconds(p)));
     const n = (total: number) => String(Math.max(1, Math.round((total * scale) / segments)));
-    const args = [...globalArgs, ...scenario.args(n)];
-    const summaries: ToolSummary[] = [];
-    for (let i = 0; i < segments; i++) {
-      const result = await runTool(tool, args, TOOL_TIMEOUT_MS);
-      const summary = parseToolOutput(result.stdout);
-      if (summary === null) {
-        return {
-          ...base,
-          quiet: quiet.quiet,
-          error: `no summary (exit ${result.exitCode}${segments > 1 ? `, segment ${i + 1}` : ''}): ${result.stderr.slice(-300)}`,
-        };
-      }
-      summaries.push(summary);
+    const measured = await runSegments(tool, [...globalArgs, ...scenario.args(n)], segments, pids, TOOL_TIMEOUT_MS);
+    if (!measured.ok) {
+      const { run: failed, segment } = measured;
+      return {
+        ...base,
+        quiet: quiet.quiet,
+        error: `no summary (exit ${failed.exitCode}${segments > 1 ? `, segment ${segment + 1}` : ''}): ${failed.stderr.slice(-300)}`,
+      };
     }
-    const cpuAfter = await Promise.all(pids.map((p) => readCpuSeconds(p)));
-    const cpuS = cpuAfter.reduce((s, v, i) => s + v - cpuBefore[i]!, 0);
+    const { summaries, cpuSeconds: cpuS } = measured;
     const ops = summaries.reduce((s, x) => s + x.ops, 0);
     const errors = summaries.reduce((s, x) => s + x.errors, 0);
     // With segments, the members' CPU between two runs of the tool (idle but for heartbeats) counts too.
@@ -249,13 +243,6 @@ async function measure(
   } finally {
     await cluster?.stop();
   }
-}
-
-function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 const fmt = (v: number | null, digits = 3): string =>

@@ -1,10 +1,12 @@
-// etcd's benchmark tool (tools/benchmark of etcd 3.4.23): building it when it is missing, and
-// running it with a time limit.
+// etcd's benchmark tool (tools/benchmark of etcd 3.4.23): building it when it is missing,
+// running it with a time limit, and running it several times in a row against the same servers.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseToolOutput, type ToolSummary } from './parse.ts';
+import { readCpuSeconds } from './procfs.ts';
 
 export const BUILD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'build-benchmark.sh');
 
@@ -95,4 +97,33 @@ class Capture {
   text(): string {
     return Buffer.concat(this.#chunks).toString('utf8');
   }
+}
+
+/** What `runSegments` measured: the summary of each run of the tool, and the CPU of the given processes over all of them. */
+export type SegmentedRun =
+  | { ok: true; summaries: ToolSummary[]; cpuSeconds: number }
+  | { ok: false; segment: number; run: ToolRun };
+
+/**
+ * Runs the tool `segments` times, one after another, with the same arguments, and reads the CPU
+ * time of `pids` (the servers) before the first run and after the last. Stops at the first run
+ * without a summary and returns it with its index (0-based).
+ */
+export async function runSegments(
+  toolPath: string,
+  args: string[],
+  segments: number,
+  pids: readonly number[],
+  timeoutMs: number,
+): Promise<SegmentedRun> {
+  const cpuBefore = await Promise.all(pids.map((p) => readCpuSeconds(p)));
+  const summaries: ToolSummary[] = [];
+  for (let segment = 0; segment < segments; segment++) {
+    const run = await runTool(toolPath, args, timeoutMs);
+    const summary = parseToolOutput(run.stdout);
+    if (summary === null) return { ok: false, segment, run };
+    summaries.push(summary);
+  }
+  const cpuAfter = await Promise.all(pids.map((p) => readCpuSeconds(p)));
+  return { ok: true, summaries, cpuSeconds: cpuAfter.reduce((sum, v, i) => sum + v - cpuBefore[i]!, 0) };
 }
